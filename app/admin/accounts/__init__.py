@@ -1,0 +1,1 @@
+"""Accounts (tenants): super admin only."""

@@ -1,0 +1,132 @@
+"""Creating, changing and (soft-)deleting accounts; a deletion refuses the account's keys at once."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from app.admin import fields
+from app.admin.accounts.schemas import Account, AccountCreate, AccountUpdate
+from app.db.piccolo_conf import DB
+from app.db.tables import Account as AccountRow
+from app.db.tables import AccountAdmin
+from app.lib.errors import Conflict, InvalidRequest, NotFound
+from app.runtime import runtime
+from app.tenancy.scoped import load_json_columns
+
+
+def _normalise_domain(domain: str | None) -> str | None:
+    if domain is None:
+        return None
+    domain = domain.strip().lower().lstrip("@")
+    if not domain or "." not in domain or any(c.isspace() or c in "/@" for c in domain):
+        raise InvalidRequest("'domain' must be an email domain such as example.com", param="domain")
+    return domain
+
+
+async def _admins(account_ids: list[UUID]) -> dict[UUID, list[str]]:
+    rows = await AccountAdmin.select(AccountAdmin.account_id, AccountAdmin.email).where(
+        AccountAdmin.account_id.is_in(account_ids)) if account_ids else []
+    admins: dict[UUID, list[str]] = {}
+    for row in rows:
+        admins.setdefault(row["account_id"], []).append(row["email"])
+    return admins
+
+
+def _account(row: dict, admins: list[str]) -> Account:
+    return Account(
+        account_id=row["id"], name=row["name"], domain=row["domain"], admin_emails=sorted(admins),
+        max_budget=float(row["max_budget"]) if row["max_budget"] is not None else None, spend=float(row["spend"]),
+        metadata=row["metadata"] if isinstance(row["metadata"], dict) else {}, status="deleted" if row["deleted_at"] else "active",
+        created_at=row["created_at"],
+    )
+
+
+async def _live_row(account_id: UUID) -> dict:
+    row = await AccountRow.select().where((AccountRow.id == account_id) & AccountRow.deleted_at.is_null()).output(
+        load_json=True).first()
+    if row is None:
+        raise NotFound("No such account", code="account_not_found")
+    return row
+
+
+async def create_account(data: AccountCreate) -> Account:
+    if not data.name.strip():
+        raise InvalidRequest("'name' is required", param="name")
+    domain = _normalise_domain(data.domain)
+    emails = sorted({fields.email(email, "admin_emails") for email in data.admin_emails})
+    try:
+        async with DB.transaction():
+            rows = await AccountRow.insert(AccountRow(
+                name=data.name.strip(), domain=domain, max_budget=fields.money(data.max_budget), metadata=data.metadata,
+            )).returning(*AccountRow._meta.columns)
+            row = load_json_columns(AccountRow, rows[0])
+            for email in emails:
+                await AccountAdmin.insert(AccountAdmin(account_id=row["id"], email=email))
+    except asyncpg.UniqueViolationError:
+        raise Conflict(f"Another account already owns the domain '{domain}'", param="domain") from None
+    return _account(row, emails)
+
+
+async def list_accounts() -> list[Account]:
+    rows = await AccountRow.select().where(AccountRow.deleted_at.is_null()).order_by(AccountRow.created_at).output(
+        load_json=True)
+    admins = await _admins([row["id"] for row in rows])
+    return [_account(row, admins.get(row["id"], [])) for row in rows]
+
+
+async def get_account(account_id: UUID) -> Account:
+    row = await _live_row(account_id)
+    return _account(row, (await _admins([account_id])).get(account_id, []))
+
+
+async def update_account(account_id: UUID, data: AccountUpdate) -> Account:
+    await _live_row(account_id)
+    values: dict = {AccountRow.updated_at: datetime.now(timezone.utc)}
+    if data.name is not msgspec.UNSET:
+        values[AccountRow.name] = data.name.strip()
+    if data.domain is not msgspec.UNSET:
+        values[AccountRow.domain] = _normalise_domain(data.domain)
+    if data.max_budget is not msgspec.UNSET:
+        values[AccountRow.max_budget] = fields.money(data.max_budget)
+    if data.metadata is not msgspec.UNSET:
+        values[AccountRow.metadata] = data.metadata
+    try:
+        await AccountRow.update(values).where(AccountRow.id == account_id)
+    except asyncpg.UniqueViolationError:
+        raise Conflict("Another account already owns that domain", param="domain") from None
+    await runtime().bus.publish("account", str(account_id))
+    return await get_account(account_id)
+
+
+async def delete_account(account_id: UUID) -> Account:
+    """Soft delete: the row stays (the ledger points at it); every key of it is refused from now on."""
+    await _live_row(account_id)
+    now = datetime.now(timezone.utc)
+    await AccountRow.update({AccountRow.deleted_at: now, AccountRow.domain: None, AccountRow.updated_at: now}).where(
+        AccountRow.id == account_id)
+    await runtime().bus.publish("account", str(account_id))
+    row = await AccountRow.select().where(AccountRow.id == account_id).output(load_json=True).first()
+    return _account(row, (await _admins([account_id])).get(account_id, []))
+
+
+async def add_admin(account_id: UUID, email: str) -> Account:
+    await _live_row(account_id)
+    email = fields.email(email, "email")
+    exists = await AccountAdmin.exists().where((AccountAdmin.account_id == account_id) & (AccountAdmin.email == email))
+    if not exists:
+        await AccountAdmin.insert(AccountAdmin(account_id=account_id, email=email))
+    return await get_account(account_id)
+
+
+async def remove_admin(account_id: UUID, email: str) -> Account:
+    await _live_row(account_id)
+    email = fields.email(email, "email")
+    removed = await AccountAdmin.delete().where(
+        (AccountAdmin.account_id == account_id) & (AccountAdmin.email == email)).returning(AccountAdmin.id)
+    if not removed:
+        raise NotFound(f"'{email}' is not an admin of this account", param="email")
+    return await get_account(account_id)

@@ -1,0 +1,1 @@
+"""Virtual keys (/key/*): shown once, stored hashed."""

@@ -1,0 +1,1 @@
+"""Model deployments of an account (/model/*)."""

@@ -1,0 +1,94 @@
+"""Registering an account's model deployments; credentials are sealed before they are stored."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from app.admin import fields
+from app.admin.models.schemas import Model, ModelCreate, PublicParams
+from app.db.tables import ModelDeployment
+from app.lib.errors import InvalidRequest, NotFound
+from app.providers.registry import split_model
+from app.runtime import runtime
+from app.tenancy.context import require_account
+from app.tenancy.scoped import scoped
+
+_PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token")
+
+
+def _api_base(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value.startswith(("http://", "https://")) or any(c.isspace() for c in value):
+        raise InvalidRequest("'litellm_params.api_base' must be an http(s) URL", param="litellm_params.api_base")
+    return value.rstrip("/")
+
+
+def _model(row: dict) -> Model:
+    info = dict(row["model_info"] or {})
+    info["id"] = str(row["id"])
+    for name in _PRICE_FIELDS:
+        if row[name] is not None:
+            info[name] = float(row[name])
+    params = PublicParams(
+        model=f"{row['provider']}/{row['upstream_model']}", api_base=row["api_base"], api_version=row["api_version"],
+        rpm=row["rpm"], tpm=row["tpm"], timeout=fields.amount(row["timeout"]),
+        input_cost_per_token=fields.amount(row["input_cost_per_token"]),
+        output_cost_per_token=fields.amount(row["output_cost_per_token"]),
+    )
+    return Model(model_id=row["id"], model_name=row["model_name"], litellm_params=params, model_info=info,
+                 provider=row["provider"], has_api_key=bool(row["api_key_encrypted"]))
+
+
+def _price(params_value: float | None, info: dict[str, Any], name: str):
+    value = info.get(name, params_value)
+    if value is not None and not isinstance(value, (int, float)):
+        raise InvalidRequest(f"'model_info.{name}' must be a number", param=f"model_info.{name}")
+    return fields.money(value, f"model_info.{name}")
+
+
+async def create_model(data: ModelCreate) -> Model:
+    params = data.litellm_params
+    name = data.model_name.strip()
+    if not name:
+        raise InvalidRequest("'model_name' is required", param="model_name")
+    try:
+        provider, upstream_model = split_model(params.model.strip())
+    except KeyError as exc:
+        raise InvalidRequest(f"Unknown provider '{exc.args[0]}' in 'litellm_params.model'",
+                             param="litellm_params.model", code="unknown_provider") from None
+    info = dict(data.model_info or {})
+    model_id = fields.identifier(info.pop("id", None), "model_info.id")
+    values: dict[str, Any] = dict(
+        model_name=name, provider=provider, upstream_model=upstream_model, api_base=_api_base(params.api_base),
+        api_version=params.api_version, rpm=fields.non_negative(params.rpm, "litellm_params.rpm"),
+        tpm=fields.non_negative(params.tpm, "litellm_params.tpm"),
+        timeout=fields.money(params.timeout, "litellm_params.timeout"),
+        input_cost_per_token=_price(params.input_cost_per_token, info, "input_cost_per_token"),
+        output_cost_per_token=_price(params.output_cost_per_token, info, "output_cost_per_token"),
+        api_key_encrypted=runtime().credentials.seal(params.api_key) if params.api_key else None,
+        model_info={k: v for k, v in info.items() if k not in _PRICE_FIELDS},
+    )
+    if model_id is not None:
+        values["id"] = model_id
+    row = await scoped(ModelDeployment).insert(**values)
+    await runtime().bus.publish("models", str(require_account()))
+    return _model(row)
+
+
+async def list_models(model_id: str | None = None) -> list[Model]:
+    query = scoped(ModelDeployment).select().order_by(ModelDeployment.created_at)
+    if model_id is not None:
+        query = query.where(ModelDeployment.id == fields.identifier(model_id, "litellm_model_id"))
+    return [_model(row) for row in await query]
+
+
+async def delete_model(model_id: str) -> list[str]:
+    ident: UUID | None = fields.identifier(model_id, "id")
+    removed = await scoped(ModelDeployment).delete().where(ModelDeployment.id == ident).returning(ModelDeployment.id)
+    if not removed:
+        raise NotFound(f"No model with id '{model_id}'", param="id", code="model_not_found")
+    await runtime().bus.publish("models", str(require_account()))
+    return [str(row["id"]) for row in removed]

@@ -1,0 +1,46 @@
+"""create_app(): the one place that wires routes, error handling and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+
+from app.admin.accounts.controller import AccountController
+from app.admin.keys.controller import KeyController
+from app.admin.models.controller import ModelController
+from app.gateway.controllers import ChatController
+from app.health import HealthController
+from app.lib.errors import EXCEPTION_HANDLERS
+from app.lib.logs import configure_logging
+from app.lib.observability import init_sentry
+from app.runtime import start_runtime, stop_runtime
+from app.settings import get_settings
+
+ROUTES = [HealthController, ChatController, AccountController, ModelController, KeyController]
+
+
+def create_app() -> Litestar:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    init_sentry(settings.sentry_dsn, component="api")
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await start_runtime(settings)
+        try:
+            yield
+        finally:
+            await stop_runtime()
+
+    return Litestar(
+        route_handlers=ROUTES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="Alchemi Studio Console", version="0.1.0", path="/docs"),
+        logging_config=None,  # configure_logging() owns the log format
+        debug=False,
+    )

@@ -1,0 +1,103 @@
+"""Usage events: made on the hot path, buffered in-process, handed to the workers in batches.
+
+One arq job per request would cost several times what the relay itself costs, so events
+are collected for `usage_flush_interval` seconds (or `usage_flush_max_records`) and queued as
+one `record_usage` job. The ledger row's identity is the request id, so a job that runs
+twice writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import msgspec
+from arq import ArqRedis
+
+from app.lib.jobs import enqueue
+
+log = logging.getLogger("alchemi.usage")
+
+
+class UsageEvent(msgspec.Struct, frozen=True):
+    request_id: str
+    account_id: str
+    call_type: str
+    model: str
+    model_group: str
+    provider: str
+    upstream_model: str
+    status: str
+    started_at: float
+    ended_at: float
+    stream: bool = False
+    organization_id: str | None = None
+    team_id: str | None = None
+    user_id: str | None = None
+    key_id: str | None = None
+    deployment_id: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    usage_estimated: bool = False
+    error_type: str | None = None
+    input_cost_per_token: str | None = None
+    output_cost_per_token: str | None = None
+
+
+class UsageBuffer:
+    def __init__(self, pool: ArqRedis, *, interval: float, max_records: int) -> None:
+        self._pool = pool
+        self._interval = interval
+        self._max_records = max_records
+        self._pending: list[UsageEvent] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def add(self, event: UsageEvent) -> None:
+        """Synchronous on purpose: it must work from a cancelled stream's `finally`."""
+        self._pending.append(event)
+        if len(self._pending) >= self._max_records:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="usage-flusher")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self.flush()
+
+    async def flush(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_records]
+            try:
+                await enqueue(self._pool, "record_usage", batch, job_id=f"usage-{uuid.uuid4().hex}")
+            except Exception as exc:  # noqa: BLE001 - keep the events; the next flush retries
+                log.warning("usage enqueue failed; will retry", extra={"error": type(exc).__name__, "pending": len(self._pending)})
+                raise
+            del self._pending[: len(batch)]
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                await asyncio.sleep(min(self._interval * 10, 1.0))

@@ -1,0 +1,1 @@
+"""PostgreSQL: piccolo tables by context, the connection pool, and the piccolo app config."""

@@ -1,0 +1,15 @@
+"""Tables by context. Every tenant-owned table has an indexed `account_id` and is reached through
+`app.tenancy.scoped`, never queried by hand."""
+
+from app.db.tables.accounts import Account, AccountAdmin
+from app.db.tables.identity import Organization, Team, TeamMembership, User
+from app.db.tables.keys import VirtualKey
+from app.db.tables.models import ModelDeployment
+from app.db.tables.usage import UsageRecord
+
+TENANT_TABLES = (AccountAdmin, Organization, Team, TeamMembership, User, VirtualKey, ModelDeployment, UsageRecord)
+
+__all__ = [
+    "TENANT_TABLES", "Account", "AccountAdmin", "ModelDeployment", "Organization", "Team",
+    "TeamMembership", "UsageRecord", "User", "VirtualKey",
+]

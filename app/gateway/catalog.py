@@ -1,0 +1,73 @@
+"""Each account's model names → deployments, cached in-process and dropped on `models:` invalidations."""
+
+from __future__ import annotations
+
+import random
+import time
+from uuid import UUID
+
+from app.db.tables import ModelDeployment
+from app.lib.crypto import CredentialBox
+from app.lib.errors import ModelNotFound, PermissionDenied
+from app.lib.invalidation import InvalidationBus
+from app.lib.logs import register_secret
+from app.providers.base import Deployment
+from app.tenancy.scoped import scoped
+
+
+def _price(value) -> str | None:
+    return None if value is None else str(value)
+
+
+class DeploymentCatalog:
+    def __init__(self, bus: InvalidationBus, credentials: CredentialBox, ttl: float) -> None:
+        self._bus = bus
+        self._credentials = credentials
+        self._ttl = ttl
+        self._by_account: dict[UUID, tuple[dict[str, list[Deployment]], float]] = {}
+        self.generation = 0
+        bus.subscribe(self._on_invalidate)
+
+    def _on_invalidate(self, topic: str, ident: str) -> None:
+        self.generation += 1
+        if topic in ("models", "account"):
+            self._by_account.pop(UUID(ident), None)
+        elif topic == "all":
+            self._by_account.clear()
+
+    async def models_of(self, account_id: UUID) -> dict[str, list[Deployment]]:
+        entry = self._by_account.get(account_id)
+        if entry is not None and entry[1] > time.monotonic() and self._bus.healthy:
+            return entry[0]
+        generation = self.generation
+        groups = await self._load()
+        if generation == self.generation:
+            self._by_account[account_id] = (groups, time.monotonic() + self._ttl)
+        return groups
+
+    async def _load(self) -> dict[str, list[Deployment]]:
+        """Runs inside the request's account context: the scoped layer adds the account filter."""
+        groups: dict[str, list[Deployment]] = {}
+        for row in await scoped(ModelDeployment).select():
+            api_key = self._credentials.open(row["api_key_encrypted"]) if row["api_key_encrypted"] else None
+            register_secret(api_key)
+            deployment = Deployment(
+                id=row["id"], account_id=row["account_id"], model_name=row["model_name"], provider=row["provider"],
+                upstream_model=row["upstream_model"], api_base=row["api_base"], api_key=api_key,
+                api_version=row["api_version"], timeout=float(row["timeout"]) if row["timeout"] is not None else None,
+                input_cost_per_token=_price(row["input_cost_per_token"]),
+                output_cost_per_token=_price(row["output_cost_per_token"]),
+            )
+            groups.setdefault(deployment.model_name, []).append(deployment)
+        return groups
+
+    async def pick(self, account_id: UUID, model_name: str, allowed: tuple[str, ...]) -> Deployment:
+        """A deployment of `model_name` in this account; 404 if the account has none, 403 if the key may not."""
+        groups = await self.models_of(account_id)
+        deployments = groups.get(model_name)
+        if not deployments:
+            raise ModelNotFound(f"The model '{model_name}' does not exist or you do not have access to it.", param="model")
+        if allowed and model_name not in allowed:
+            raise PermissionDenied(f"This key is not allowed to use the model '{model_name}'.", param="model",
+                                   code="model_not_allowed")
+        return deployments[0] if len(deployments) == 1 else random.choice(deployments)

@@ -1,0 +1,70 @@
+"""What every provider adapter offers the gateway, and the shapes it hands back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+from uuid import UUID
+
+import httpx
+import msgspec
+
+
+class Deployment(msgspec.Struct, frozen=True):
+    """One upstream behind an account's model name, with its credentials decrypted (memory only)."""
+
+    id: UUID
+    account_id: UUID
+    model_name: str
+    provider: str
+    upstream_model: str
+    api_base: str | None = None
+    api_key: str | None = None
+    api_version: str | None = None
+    timeout: float | None = None
+    input_cost_per_token: str | None = None
+    output_cost_per_token: str | None = None
+
+    def __repr__(self) -> str:  # the api_key must never reach a log line through a repr
+        return f"Deployment(id={self.id}, model_name={self.model_name!r}, provider={self.provider!r})"
+
+
+class PromptTokensDetails(msgspec.Struct):
+    cached_tokens: int | None = 0
+
+
+class CompletionTokensDetails(msgspec.Struct):
+    reasoning_tokens: int | None = 0
+
+
+class Usage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
+
+
+class UpstreamReply(msgspec.Struct):
+    """A whole (non-streamed) answer, already in OpenAI's wire format."""
+
+    body: bytes
+    usage: Usage | None
+
+
+class ChatStream(Protocol):
+    """An open upstream stream, seen as OpenAI `chat.completion.chunk` SSE events (`data: ...\\n\\n`)."""
+
+    def events(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Provider(Protocol):
+    name: str
+
+    async def chat(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> UpstreamReply: ...
+
+    async def stream_chat(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> ChatStream: ...
+
+    async def embeddings(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> UpstreamReply: ...

@@ -1,0 +1,65 @@
+"""Upstream failures turned into the gateway's errors; shared by every adapter."""
+
+from __future__ import annotations
+
+import httpx
+import msgspec
+
+from app.lib.errors import GatewayError, InvalidRequest, RateLimited, UpstreamFailed, UpstreamTimeout
+from app.lib.logs import redact
+from app.providers.base import Deployment
+
+
+class _VendorError(msgspec.Struct):
+    message: str | None = None
+    type: str | None = None
+    param: str | None = None
+    code: str | int | None = None
+
+
+class _VendorErrorEnvelope(msgspec.Struct):
+    error: _VendorError | str | None = None
+
+
+def vendor_message(body: bytes) -> tuple[str | None, str | None, str | None]:
+    """message, param, code from an OpenAI-shaped error body, when it is one."""
+    try:
+        envelope = msgspec.json.decode(body, type=_VendorErrorEnvelope)
+    except msgspec.DecodeError:
+        return None, None, None
+    error = envelope.error
+    if isinstance(error, str):
+        return error, None, None
+    if error is None:
+        return None, None, None
+    return error.message, error.param, str(error.code) if error.code is not None else None
+
+
+def _scrub(text: str, deployment: Deployment) -> str:
+    if deployment.api_key:
+        text = text.replace(deployment.api_key, "[redacted]")
+    return redact(text)[:2000]
+
+
+def upstream_error(status: int, body: bytes, deployment: Deployment, *, retry_after: str | None = None) -> GatewayError:
+    """The caller's own mistakes (400, 404, 413, 422) pass through; the rest is the gateway's problem."""
+    message, param, code = vendor_message(body)
+    label = f"{deployment.provider} upstream for '{deployment.model_name}'"
+    if status in (400, 404, 413, 422):
+        error = InvalidRequest(_scrub(message or f"{label} rejected the request", deployment), param=param, code=code)
+        error.status = status
+        return error
+    if status == 429:
+        headers = {"Retry-After": retry_after} if retry_after else {"Retry-After": "1"}
+        return RateLimited(f"{label} is rate limiting requests", code="upstream_rate_limited", headers=headers)
+    if status in (401, 403):
+        # Never forward these: the message would be about the gateway's credentials, not the caller's.
+        return UpstreamFailed(f"{label} refused the gateway's credentials", code="upstream_auth_failed")
+    return UpstreamFailed(f"{label} failed with status {status}", code="upstream_error")
+
+
+def transport_error(exc: httpx.HTTPError, deployment: Deployment) -> GatewayError:
+    label = f"{deployment.provider} upstream for '{deployment.model_name}'"
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"{label} timed out", code="upstream_timeout")
+    return UpstreamFailed(f"{label} could not be reached", code="upstream_unreachable")

@@ -1,0 +1,135 @@
+"""The shared base for every vendor that speaks OpenAI's API: only the preset (data) differs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgspec
+
+from app.providers.base import Deployment, UpstreamReply, Usage
+from app.providers.errors import transport_error, upstream_error
+
+_encode = msgspec.json.Encoder().encode
+
+
+class _UsageEnvelope(msgspec.Struct):
+    usage: Usage | None = None
+
+
+_decode_usage = msgspec.json.Decoder(_UsageEnvelope).decode
+
+
+class Preset(msgspec.Struct, frozen=True):
+    name: str
+    default_api_base: str | None
+    auth_header: str = "authorization"  # "authorization" → `Bearer <key>`; anything else carries the key as is
+    requires_api_key: bool = True
+
+
+def usage_of(body: bytes) -> Usage | None:
+    try:
+        return _decode_usage(body).usage
+    except msgspec.DecodeError:
+        return None
+
+
+class OpenAIStream:
+    """Relays upstream SSE as whole events; the HTTP response stays open until `aclose`."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+
+    async def events(self) -> AsyncIterator[bytes]:
+        buffer = b""
+        async for chunk in self._response.aiter_raw():
+            buffer += chunk
+            if b"\r\n" in buffer:
+                buffer = buffer.replace(b"\r\n", b"\n")
+            start = 0
+            while (end := buffer.find(b"\n\n", start)) >= 0:
+                yield buffer[start : end + 2]
+                start = end + 2
+            buffer = buffer[start:]
+        if buffer.strip():
+            yield buffer.rstrip(b"\n") + b"\n\n"
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class OpenAICompatible:
+    def __init__(self, preset: Preset) -> None:
+        self.preset = preset
+        self.name = preset.name
+
+    def _url(self, deployment: Deployment, path: str) -> str:
+        base = (deployment.api_base or self.preset.default_api_base or "").rstrip("/")
+        return f"{base}{path}"
+
+    def _headers(self, deployment: Deployment) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if deployment.api_key:
+            if self.preset.auth_header == "authorization":
+                headers["authorization"] = f"Bearer {deployment.api_key}"
+            else:
+                headers[self.preset.auth_header] = deployment.api_key
+        return headers
+
+    def _timeout(self, client: httpx.AsyncClient, deployment: Deployment) -> httpx.Timeout:
+        if deployment.timeout is None:
+            return client.timeout
+        return httpx.Timeout(connect=client.timeout.connect, read=deployment.timeout, write=client.timeout.write,
+                             pool=client.timeout.pool)
+
+    async def _post(self, client: httpx.AsyncClient, deployment: Deployment, path: str, body: dict[str, Any]) -> UpstreamReply:
+        request = client.build_request("POST", self._url(deployment, path), content=_encode(body),
+                                       headers=self._headers(deployment), timeout=self._timeout(client, deployment))
+        try:
+            response = await client.send(request)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, deployment) from None
+        content = response.content
+        if response.status_code >= 400:
+            raise upstream_error(response.status_code, content, deployment, retry_after=response.headers.get("retry-after"))
+        return UpstreamReply(body=content, usage=usage_of(content))
+
+    async def chat(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> UpstreamReply:
+        return await self._post(client, deployment, "/chat/completions", body)
+
+    async def embeddings(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> UpstreamReply:
+        return await self._post(client, deployment, "/embeddings", body)
+
+    async def stream_chat(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> OpenAIStream:
+        # Always ask for the usage chunk: it is what we bill from. The gateway strips it again
+        # when the client did not ask for it.
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        request = client.build_request("POST", self._url(deployment, "/chat/completions"), content=_encode(body),
+                                       headers=self._headers(deployment), timeout=self._timeout(client, deployment))
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, deployment) from None
+        if response.status_code >= 400:
+            try:
+                content = await response.aread()
+            finally:
+                await response.aclose()
+            raise upstream_error(response.status_code, content, deployment, retry_after=response.headers.get("retry-after"))
+        return OpenAIStream(response)
+
+
+PRESETS = (
+    Preset("openai", "https://api.openai.com/v1"),
+    Preset("groq", "https://api.groq.com/openai/v1"),
+    Preset("mistral", "https://api.mistral.ai/v1"),
+    Preset("deepseek", "https://api.deepseek.com/v1"),
+    Preset("together_ai", "https://api.together.xyz/v1"),
+    Preset("fireworks_ai", "https://api.fireworks.ai/inference/v1"),
+    Preset("openrouter", "https://openrouter.ai/api/v1"),
+    Preset("xai", "https://api.x.ai/v1"),
+    Preset("perplexity", "https://api.perplexity.ai"),
+    Preset("ollama", "http://127.0.0.1:11434/v1", requires_api_key=False),
+    Preset("hosted_vllm", None, requires_api_key=False),
+)

@@ -1,0 +1,90 @@
+"""The resources an API process shares between requests, created once in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx
+from arq import ArqRedis
+
+from app.auth.cache import PrincipalCache
+from app.auth.service import Authenticator
+from app.billing.usage import UsageBuffer
+from app.db.piccolo_conf import DB
+from app.gateway.catalog import DeploymentCatalog
+from app.lib.crypto import CredentialBox, KeyHasher
+from app.lib.http import create_upstream_client
+from app.lib.invalidation import InvalidationBus
+from app.lib.jobs import create_job_pool
+from app.lib.logs import register_secret
+from app.settings import Settings
+
+log = logging.getLogger("alchemi.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: ArqRedis
+    http: httpx.AsyncClient
+    hasher: KeyHasher
+    credentials: CredentialBox
+    bus: InvalidationBus
+    auth: Authenticator
+    catalog: DeploymentCatalog
+    usage: UsageBuffer
+
+    @property
+    def db(self):
+        return DB.pool
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("the API runtime is not started")
+    return _runtime
+
+
+async def start_runtime(settings: Settings) -> Runtime:
+    global _runtime
+    register_secret(settings.master_key)
+    register_secret(settings.secret_key)
+    await DB.start_connection_pool(min_size=1, max_size=10)
+    redis = await create_job_pool(settings.redis_url)
+    bus = InvalidationBus(redis)
+    hasher = KeyHasher(settings.secret_key)
+    credentials = CredentialBox(settings.secret_key)
+    cache = PrincipalCache(bus, ttl=settings.auth_cache_ttl)
+    _runtime = Runtime(
+        settings=settings,
+        redis=redis,
+        http=create_upstream_client(settings),
+        hasher=hasher,
+        credentials=credentials,
+        bus=bus,
+        auth=Authenticator(master_key=settings.master_key, pool=DB.pool, cache=cache, hasher=hasher),
+        catalog=DeploymentCatalog(bus, credentials, ttl=settings.auth_cache_ttl),
+        usage=UsageBuffer(redis, interval=settings.usage_flush_interval, max_records=settings.usage_flush_max_records),
+    )
+    await bus.start()
+    _runtime.usage.start()
+    return _runtime
+
+
+async def stop_runtime() -> None:
+    global _runtime
+    if _runtime is None:
+        return
+    current, _runtime = _runtime, None
+    try:
+        await current.usage.stop()
+    except Exception:  # noqa: BLE001
+        log.error("usage events could not be handed to the workers at shutdown", extra={"pending": current.usage.pending})
+    await current.bus.stop()
+    await current.http.aclose()
+    await current.redis.aclose()
+    await DB.close_connection_pool()

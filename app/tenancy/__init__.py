@@ -1,0 +1,1 @@
+"""Tenancy: the current account of a request, and the scoped access layer over tenant-owned tables."""

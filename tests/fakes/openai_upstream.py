@@ -1,0 +1,324 @@
+"""A fake OpenAI-compatible upstream: a real HTTP server on 127.0.0.1 speaking OpenAI's wire format.
+
+Used by the test-suite (in a background thread, see `FakeOpenAI`) and by `bench/` (as a
+process: `python -m tests.fakes.openai_upstream --port 9001 --chunks 20`). It is a bare ASGI
+app so that it costs as little CPU as possible next to the gateway being measured.
+
+Behaviour is chosen by the requested model name:
+  error-500 / error-429 / error-400  answer with that status and an OpenAI error body
+  slow-<ms>                          wait that many milliseconds before answering (streams: per chunk)
+anything else answers normally. `tools` in the request makes the answer a tool call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeState:
+    api_key: str | None = None
+    chunks: int = 5
+    latency_s: float = 0.0
+    name: str = "fake"
+    record: bool = True
+    requests: list[RecordedRequest] = field(default_factory=list)
+    # Set while a stream is being written; tests use it to see that a dropped client cancelled us.
+    open_streams: int = 0
+    cancelled_streams: int = 0
+
+
+def _error(status: int, message: str, type_: str, code: str | None = None) -> tuple[int, bytes]:
+    return status, _json_encode({"error": {"message": message, "type": type_, "param": None, "code": code}})
+
+
+def _prompt_tokens(body: dict) -> int:
+    # Deterministic stand-in for a tokenizer: one token per whitespace-separated word, plus 3 per message.
+    total = 0
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, str):
+            total += len(content.split()) + 3
+        elif isinstance(content, list):
+            total += sum(len(str(part.get("text", "")).split()) for part in content) + 3
+    return max(total, 1)
+
+
+class FakeOpenAIApp:
+    def __init__(self, state: FakeState) -> None:
+        self.state = state
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        raw = b""
+        while True:
+            message = await receive()
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        body = _json_decode(raw) if raw else None
+        if self.state.record:
+            self.state.requests.append(RecordedRequest(scope["method"], scope["path"], headers, body))
+
+        if self.state.api_key is not None and headers.get("authorization") != f"Bearer {self.state.api_key}":
+            status, payload = _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+            return await self._send_json(send, status, payload)
+
+        path = scope["path"]
+        if path == "/v1/chat/completions" or path == "/chat/completions":
+            return await self._chat(body, send, receive)
+        if path == "/v1/embeddings" or path == "/embeddings":
+            return await self._embeddings(body, send)
+        if path == "/v1/models" or path == "/models":
+            payload = {"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": self.state.name}]}
+            return await self._send_json(send, 200, _json_encode(payload))
+        status, payload = _error(404, f"Unknown path {path}", "invalid_request_error", "unknown_url")
+        await self._send_json(send, status, payload)
+
+    async def _send_json(self, send, status: int, payload: bytes) -> None:
+        await send({
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        })
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _scenario(self, model: str, send) -> bool:
+        """Apply the model-name scenario; True when an error answer was already sent."""
+        if model.startswith("error-"):
+            status = int(model.split("-", 1)[1])
+            kind = {429: "rate_limit_error", 400: "invalid_request_error"}.get(status, "server_error")
+            status, payload = _error(status, f"Fake upstream error {status}", kind)
+            await self._send_json(send, status, payload)
+            return True
+        return False
+
+    def _delay(self, model: str) -> float:
+        if model.startswith("slow-"):
+            return int(model.split("-", 1)[1]) / 1000
+        return self.state.latency_s
+
+    async def _chat(self, body: dict, send, receive) -> None:
+        if not isinstance(body, dict) or "messages" not in body or "model" not in body:
+            status, payload = _error(400, "'messages' and 'model' are required", "invalid_request_error")
+            return await self._send_json(send, status, payload)
+        model = body["model"]
+        if await self._scenario(model, send):
+            return
+        delay = self._delay(model)
+        prompt_tokens = _prompt_tokens(body)
+        created = int(time.time())
+        chat_id = f"chatcmpl-{self.state.name}-{created}"
+        words = ["Hello"] + [f" w{i}" for i in range(1, self.state.chunks)]
+        words[-1] = words[-1] + f" from {self.state.name}"
+        wants_tool = bool(body.get("tools")) and body.get("tool_choice") != "none"
+
+        if not body.get("stream"):
+            if delay:
+                await asyncio.sleep(delay)
+            if wants_tool:
+                tool = body["tools"][0]["function"]["name"]
+                message = {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "call_fake_1", "type": "function", "function": {"name": tool, "arguments": '{"city":"Paris"}'}}],
+                    "refusal": None,
+                }
+                finish = "tool_calls"
+            else:
+                message = {"role": "assistant", "content": "".join(words), "refusal": None}
+                finish = "stop"
+            completion_tokens = len(words)
+            payload = {
+                "id": chat_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_fake",
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+                },
+            }
+            return await self._send_json(send, 200, _json_encode(payload))
+
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        await send({
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")],
+        })
+        base = {"id": chat_id, "object": "chat.completion.chunk", "created": created, "model": model, "system_fingerprint": "fp_fake"}
+        usage_field = {"usage": None} if include_usage else {}
+
+        def event(choices: list, **extra) -> bytes:
+            return b"data: " + _json_encode({**base, "choices": choices, **usage_field, **extra}) + b"\n\n"
+
+        self.state.open_streams += 1
+        try:
+            await send({"type": "http.response.body", "body": event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}]), "more_body": True})
+            if wants_tool:
+                tool = body["tools"][0]["function"]["name"]
+                pieces = [
+                    {"index": 0, "id": "call_fake_1", "type": "function", "function": {"name": tool, "arguments": ""}},
+                    {"index": 0, "function": {"arguments": '{"city":'}},
+                    {"index": 0, "function": {"arguments": '"Paris"}'}},
+                ]
+                for piece in pieces:
+                    await send({"type": "http.response.body", "body": event([{"index": 0, "delta": {"tool_calls": [piece]}, "logprobs": None, "finish_reason": None}]), "more_body": True})
+                finish = "tool_calls"
+                completion_tokens = len(pieces)
+            else:
+                for word in words:
+                    if delay:
+                        await asyncio.sleep(delay)
+                    await send({"type": "http.response.body", "body": event([{"index": 0, "delta": {"content": word}, "logprobs": None, "finish_reason": None}]), "more_body": True})
+                finish = "stop"
+                completion_tokens = len(words)
+            await send({"type": "http.response.body", "body": event([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}]), "more_body": True})
+            if include_usage:
+                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+                chunk = b"data: " + _json_encode({**base, "choices": [], "usage": usage}) + b"\n\n"
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+        except (OSError, asyncio.CancelledError):
+            self.state.cancelled_streams += 1
+            raise
+        finally:
+            self.state.open_streams -= 1
+
+    async def _embeddings(self, body: dict, send) -> None:
+        model = body.get("model", "")
+        if await self._scenario(model, send):
+            return
+        inputs = body.get("input")
+        if isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], int)):
+            inputs = [inputs]
+        dims = int(body.get("dimensions") or 8)
+        data = []
+        tokens = 0
+        for index, item in enumerate(inputs or []):
+            text = item if isinstance(item, str) else " ".join(map(str, item))
+            tokens += max(len(text.split()), 1)
+            vector = [round(((hash(text) >> (i % 32)) % 1000) / 1000, 3) for i in range(dims)]
+            if body.get("encoding_format") == "base64":
+                embedding: Any = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
+            else:
+                embedding = vector
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        payload = {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        await self._send_json(send, 200, _json_encode(payload))
+
+
+class FakeOpenAI:
+    """Runs the fake in a background thread with its own event loop: `with FakeOpenAI() as fake: fake.base_url`."""
+
+    def __init__(self, *, api_key: str | None = None, chunks: int = 5, name: str = "fake", port: int = 0) -> None:
+        self.state = FakeState(api_key=api_key, chunks=chunks, name=name)
+        self._port = port
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.state.requests
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> "FakeOpenAI":
+        import socket
+
+        import uvicorn
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self._port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(FakeOpenAIApp(self.state), log_level="warning", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+
+            async def serve() -> None:
+                task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
+                while not self._server.started:
+                    await asyncio.sleep(0.01)
+                ready.set()
+                await task
+
+            loop.run_until_complete(serve())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"fake-upstream-{self.state.name}", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake upstream did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> "FakeOpenAI":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9001)
+    parser.add_argument("--chunks", type=int, default=20)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--api-key", default=None)
+    args = parser.parse_args()
+    state = FakeState(api_key=args.api_key, chunks=args.chunks, latency_s=args.latency_ms / 1000, record=False)
+    uvicorn.run(FakeOpenAIApp(state), host=args.host, port=args.port, log_level="warning", access_log=False,
+                lifespan="off", loop="uvloop", http="httptools")
+
+
+if __name__ == "__main__":
+    main()

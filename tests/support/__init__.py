@@ -1,0 +1,1 @@
+"""Test support: real processes of the gateway, embedded services, and small API helpers."""

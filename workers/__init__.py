@@ -1,0 +1,1 @@
+"""arq worker pools: one WorkerSettings class per queue, with the resources its jobs share."""
