@@ -11,6 +11,10 @@ from litestar.openapi import OpenAPIConfig
 from app.admin.accounts.controller import AccountController
 from app.admin.keys.controller import KeyController
 from app.admin.models.controller import ModelController
+from app.admin.organizations.controller import OrganizationController
+from app.admin.spend.controller import SpendController
+from app.admin.teams.controller import TeamController
+from app.admin.users.controller import UserController
 from app.gateway.controllers import ChatController
 from app.health import HealthController
 from app.lib.errors import EXCEPTION_HANDLERS
@@ -19,7 +23,10 @@ from app.lib.observability import init_sentry
 from app.runtime import start_runtime, stop_runtime
 from app.settings import get_settings
 
-ROUTES = [HealthController, ChatController, AccountController, ModelController, KeyController]
+ROUTES = [
+    HealthController, ChatController, AccountController, ModelController, KeyController, UserController,
+    TeamController, OrganizationController, SpendController,
+]
 
 
 def create_app() -> Litestar:

@@ -27,6 +27,7 @@ class Settings(msgspec.Struct, frozen=True):
     sentry_dsn: str | None = None
     proxy_base_url: str | None = None
     worker_health_interval: int = 5
+    usage_job_timeout: int = 60
 
 
 def _env(name: str, *aliases: str, default: str | None = None) -> str | None:
@@ -65,4 +66,5 @@ def get_settings() -> Settings:
         sentry_dsn=_env("SENTRY_DSN"),
         proxy_base_url=_env("PROXY_BASE_URL"),
         worker_health_interval=int(_env("ALCHEMI_WORKER_HEALTH_INTERVAL", default="5")),
+        usage_job_timeout=int(_env("ALCHEMI_USAGE_JOB_TIMEOUT", default="60")),
     )

@@ -102,8 +102,9 @@ async def record_usage(ctx: dict[str, Any], events: list[Any]) -> int:
 
     try:
         inserted = await _write(ctx["db"], batch, costs, by_id)
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.InterfaceError) as exc:
-        # PostgreSQL away: nothing was committed; try again later rather than drop the events.
+    except Exception as exc:  # noqa: BLE001
+        # The transaction rolled back, so nothing was written: retrying is always safe, and dropping
+        # money events is never acceptable. (PostgreSQL away, connections killed, failover...)
         log.warning("ledger write failed; retrying", extra={"error": type(exc).__name__, "try": ctx.get("job_try")})
         raise Retry(defer=min(ctx.get("job_try", 1), 10)) from exc
     log.debug("usage recorded", extra={"rows": inserted, "batch": len(batch)})

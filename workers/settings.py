@@ -33,6 +33,6 @@ class UsageWorker:
     job_deserializer = deserialize_job
     health_check_interval = _settings.worker_health_interval
     max_jobs = 20
-    job_timeout = 60
+    job_timeout = _settings.usage_job_timeout  # a killed worker's job re-runs after this + 10 s
     max_tries = 1000  # retried jobs come from Retry(...) only; a crash re-run is bounded by arq's in-progress TTL
     keep_result = 3600

@@ -10,7 +10,14 @@ from arq.connections import RedisSettings
 
 USAGE_QUEUE = "alchemi:usage"
 
-_encode = msgspec.msgpack.Encoder().encode
+def _encode_other(obj: Any) -> Any:
+    # arq stores a failed job's exception as its result; keep only its type (messages can hold data).
+    if isinstance(obj, BaseException):
+        return type(obj).__name__
+    raise NotImplementedError(f"cannot serialize {type(obj).__name__} into a job")
+
+
+_encode = msgspec.msgpack.Encoder(enc_hook=_encode_other).encode
 _decode = msgspec.msgpack.Decoder().decode
 
 

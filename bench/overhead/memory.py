@@ -6,6 +6,7 @@ Every request the bench sent to the gateway counts (set-up calls, probes, warm-u
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -16,29 +17,36 @@ from bench.overhead.workload import Mode
 
 CHECKPOINTS = (5_000, 10_000)
 _CONNECTIONS = 16
-# Per wrk run; a gateway too slow to reach a checkpoint in time is reported with the count it reached.
-_RUN_CAP_S = 60
+# A slow gateway that cannot reach a checkpoint within the budget is reported with the count it reached.
 _PHASE_BUDGET_S = 150
+_MAX_RUN_S = 60
 
 
 @dataclass
 class RssReading:
-    checkpoint: int
-    requests: int  # requests actually sent when the RSS was read (wrk stops a few past the checkpoint)
+    checkpoint: int | None  # None for the reading at the end of the run
+    requests: int  # requests sent when the RSS was read: the checkpoint, or fewer if the time budget ran out
     rss_bytes: int
 
 
 def read_rss_at_checkpoints(target: Target, api_process: psutil.Process) -> list[RssReading]:
     readings = []
     deadline = time.monotonic() + _PHASE_BUDGET_S
+    # wrk stops sending at BENCH_STOP_AFTER answers but still waits out its whole -d, so every run's
+    # length is sized from the rate seen so far in that mode; unknown at first, hence a 1 s run.
+    rates: dict[Mode, float] = {}
     for checkpoint in CHECKPOINTS:
         mode = Mode.NON_STREAMING
         while target.requests_sent < checkpoint and time.monotonic() < deadline:
             remaining = checkpoint - target.requests_sent
             # Half of what is left in one mode, the rest in the other: both paths share every stretch.
             share = remaining if mode is Mode.STREAMING else max(1, remaining // 2)
-            seconds_left = max(1, int(deadline - time.monotonic()))
-            run_load(target, mode, connections=_CONNECTIONS, duration_s=min(_RUN_CAP_S, seconds_left), stop_after=share)
+            seconds = math.ceil(share / rates[mode] * 1.25) + 1 if mode in rates else 1
+            seconds = min(seconds, _MAX_RUN_S, max(1, int(deadline - time.monotonic())))
+            result = run_load(target, mode, connections=_CONNECTIONS, duration_s=seconds, stop_after=share)
+            if result.requests < share and result.duration_s:
+                # It ran the whole time, so this is the real rate (a run that reached its share idled).
+                rates[mode] = max(result.requests / result.duration_s, 1.0)
             mode = Mode.STREAMING if mode is Mode.NON_STREAMING else Mode.NON_STREAMING
         readings.append(RssReading(checkpoint, target.requests_sent, api_process.memory_info().rss))
     return readings

@@ -85,7 +85,7 @@ class BenchRun:
                 print(f"   {mode.value:<10} c={connections:<3} {m.load.requests_per_s:9.1f} req/s, "
                       f"p50 {m.load.latency_us['p50'] / 1000:.2f} ms{cpu}{errors}", flush=True)
         if api_process is not None and not self.args.skip_memory:
-            self.results.rss_after_all = RssReading(0, target.requests_sent, api_process.memory_info().rss)
+            self.results.rss_after_all = RssReading(None, target.requests_sent, api_process.memory_info().rss)
 
     def bench_gateway(self, upstream: Target) -> None:
         data_dir = Path(tempfile.mkdtemp(prefix="alchemi-bench-"))

@@ -6,6 +6,7 @@ app so that it costs as little CPU as possible next to the gateway being measure
 
 Behaviour is chosen by the requested model name:
   error-500 / error-429 / error-400  answer with that status and an OpenAI error body
+  echo-key-400                       a 400 whose message quotes the Authorization header received
   slow-<ms>                          wait that many milliseconds before answering (streams: per chunk)
 anything else answers normally. `tools` in the request makes the answer a tool call.
 """
@@ -94,7 +95,7 @@ class FakeOpenAIApp:
 
         path = scope["path"]
         if path == "/v1/chat/completions" or path == "/chat/completions":
-            return await self._chat(body, send, receive)
+            return await self._chat(body, send, receive, headers)
         if path == "/v1/embeddings" or path == "/embeddings":
             return await self._embeddings(body, send)
         if path == "/v1/models" or path == "/models":
@@ -111,8 +112,14 @@ class FakeOpenAIApp:
         })
         await send({"type": "http.response.body", "body": payload})
 
-    async def _scenario(self, model: str, send) -> bool:
+    async def _scenario(self, model: str, send, headers: dict[str, str] | None = None) -> bool:
         """Apply the model-name scenario; True when an error answer was already sent."""
+        if model == "echo-key-400":
+            # Some vendors quote the credential they got in an error; the gateway must not pass it on.
+            key = (headers or {}).get("authorization", "")
+            status, payload = _error(400, f"Invalid request made with credential {key}", "invalid_request_error")
+            await self._send_json(send, status, payload)
+            return True
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             kind = {429: "rate_limit_error", 400: "invalid_request_error"}.get(status, "server_error")
@@ -126,12 +133,12 @@ class FakeOpenAIApp:
             return int(model.split("-", 1)[1]) / 1000
         return self.state.latency_s
 
-    async def _chat(self, body: dict, send, receive) -> None:
+    async def _chat(self, body: dict, send, receive, headers: dict[str, str]) -> None:
         if not isinstance(body, dict) or "messages" not in body or "model" not in body:
             status, payload = _error(400, "'messages' and 'model' are required", "invalid_request_error")
             return await self._send_json(send, status, payload)
         model = body["model"]
-        if await self._scenario(model, send):
+        if await self._scenario(model, send, headers):
             return
         delay = self._delay(model)
         prompt_tokens = _prompt_tokens(body)
@@ -186,6 +193,22 @@ class FakeOpenAIApp:
         def event(choices: list, **extra) -> bytes:
             return b"data: " + _json_encode({**base, "choices": choices, **usage_field, **extra}) + b"\n\n"
 
+        # uvicorn drops writes to a closed connection silently: watch for the disconnect instead.
+        disconnected = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected.set()
+
+        watcher = asyncio.ensure_future(watch())
+        real_send = send
+
+        async def send(message):  # noqa: F811 - the same send, refusing to go on after a disconnect
+            if disconnected.is_set():
+                raise OSError("client disconnected")
+            await real_send(message)
+
         self.state.open_streams += 1
         try:
             await send({"type": "http.response.body", "body": event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}]), "more_body": True})
@@ -215,8 +238,8 @@ class FakeOpenAIApp:
             await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
         except (OSError, asyncio.CancelledError):
             self.state.cancelled_streams += 1
-            raise
         finally:
+            watcher.cancel()
             self.state.open_streams -= 1
 
     async def _embeddings(self, body: dict, send) -> None:

@@ -1,0 +1,1 @@
+"""Organizations of an account (/organization/*): the level above teams."""

@@ -1,0 +1,108 @@
+"""Organizations: the level above teams. One that still has teams cannot be deleted; its users are
+detached from it instead, since a user's organization only labels them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from app.admin import fields
+from app.admin.organizations.schemas import Organization, OrganizationCreate, OrganizationInfo, OrganizationUpdate
+from app.admin.teams import service as teams_service
+from app.db.piccolo_conf import DB
+from app.db.tables import Organization as OrganizationRow
+from app.db.tables import Team, User, VirtualKey
+from app.lib.errors import InvalidRequest, NotFound
+from app.runtime import runtime
+from app.tenancy.context import require_account
+from app.tenancy.scoped import scoped
+
+organizations = scoped(OrganizationRow)
+
+
+def _organization(row: dict) -> Organization:
+    return Organization(
+        organization_id=row["id"], organization_alias=row["organization_alias"], models=list(row["models"] or []),
+        max_budget=fields.amount(row["max_budget"]), spend=float(row["spend"]),
+        metadata=row["metadata"] if isinstance(row["metadata"], dict) else {}, created_at=row["created_at"],
+    )
+
+
+async def _row(reference: str) -> dict:
+    row = await organizations.get(OrganizationRow.id == fields.identifier(reference, "organization_id"))
+    if row is None:
+        raise NotFound(f"No organization with id '{reference}'", param="organization_id",
+                       code="organization_not_found")
+    return row
+
+
+async def create_organization(data: OrganizationCreate) -> Organization:
+    row = await organizations.insert(
+        organization_alias=fields.display_name(data.organization_alias, "organization_alias"), models=data.models,
+        max_budget=fields.money(data.max_budget), metadata=data.metadata,
+    )
+    return _organization(row)
+
+
+async def organization_info(reference: str) -> OrganizationInfo:
+    organization = _organization(await _row(reference))
+    teams = await teams_service.teams_of_organization(organization.organization_id)
+    return OrganizationInfo(**msgspec.structs.asdict(organization), teams=teams)
+
+
+async def list_organizations() -> list[Organization]:
+    rows = await organizations.select().order_by(OrganizationRow.created_at, OrganizationRow.id)
+    return [_organization(row) for row in rows]
+
+
+async def _models_covering_teams(organization_id: UUID, models: list[str]) -> list[str]:
+    """A model list an organization's teams already fit in (the rule /team/new and /team/update apply)."""
+    if not models:
+        return models
+    teams = await scoped(Team).select(Team.id, Team.models).where(Team.organization_id == organization_id)
+    outside = sorted({model for team in teams for model in team["models"] or [] if model not in models})
+    if outside:
+        raise InvalidRequest(f"Teams of this organization still list models outside the new list: {', '.join(outside)}",
+                             param="models", code="model_in_use_by_team")
+    return models
+
+
+async def update_organization(data: OrganizationUpdate) -> Organization:
+    row = await _row(data.organization_id)
+    values: dict[Any, Any] = {OrganizationRow.updated_at: datetime.now(timezone.utc)}
+    if data.organization_alias is not msgspec.UNSET:
+        values[OrganizationRow.organization_alias] = fields.display_name(data.organization_alias,
+                                                                          "organization_alias")
+    if data.models is not msgspec.UNSET:
+        values[OrganizationRow.models] = await _models_covering_teams(row["id"], data.models)
+    if data.max_budget is not msgspec.UNSET:
+        values[OrganizationRow.max_budget] = fields.money(data.max_budget)
+    if data.metadata is not msgspec.UNSET:
+        values[OrganizationRow.metadata] = data.metadata
+    await organizations.update(values).where(OrganizationRow.id == row["id"])
+    return _organization(await _row(str(row["id"])))
+
+
+async def delete_organizations(references: list[str]) -> list[str]:
+    """All or nothing: an unknown organization fails the call with 404, one that still has teams with 400."""
+    if not references:
+        raise InvalidRequest("'organization_ids' is empty", param="organization_ids")
+    ids = list(dict.fromkeys([(await _row(reference))["id"] for reference in references]))
+    async with DB.transaction():
+        remaining = await scoped(Team).select(Team.id, Team.organization_id).where(Team.organization_id.is_in(ids))
+        if remaining:
+            owners = sorted({str(team["organization_id"]) for team in remaining})
+            raise InvalidRequest(
+                f"Organization {', '.join(owners)} still has {len(remaining)} team(s): move them to another "
+                "organization (/team/update) or delete them (/team/delete) first",
+                param="organization_ids", code="organization_has_teams")
+        await scoped(User).update({User.organization_id: None}).where(User.organization_id.is_in(ids))
+        await scoped(VirtualKey).update({VirtualKey.organization_id: None}).where(
+            VirtualKey.organization_id.is_in(ids))
+        await organizations.delete().where(OrganizationRow.id.is_in(ids))
+    # Keys of the detached users carried the organization in their principal.
+    await runtime().bus.publish("account", str(require_account()))
+    return [str(ident) for ident in ids]

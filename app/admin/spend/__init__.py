@@ -1,0 +1,1 @@
+"""Spend logs (/spend/logs): the usage ledger of an account, newest first."""

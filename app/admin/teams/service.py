@@ -1,0 +1,289 @@
+"""Teams and their members. A team's models, organization and `blocked` flag are part of the
+principal of every key in it, so each change to them is published to the whole account; keys
+that stop existing are published by hash."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+from piccolo.columns.combination import WhereRaw
+
+from app.admin import fields
+from app.admin.teams.schemas import Member, MemberAdd, MemberDelete, Team, TeamCreate, TeamMember, TeamUpdate
+from app.db.piccolo_conf import DB
+from app.db.tables import Organization, TeamMembership, User, VirtualKey
+from app.db.tables import Team as TeamRow
+from app.lib.errors import Conflict, InvalidRequest, NotFound
+from app.runtime import runtime
+from app.tenancy.context import require_account
+from app.tenancy.scoped import scoped
+
+MEMBER_ROLES = ("admin", "user")
+
+teams = scoped(TeamRow)
+memberships = scoped(TeamMembership)
+keys = scoped(VirtualKey)
+
+
+def _team(row: dict, members: list[TeamMember]) -> Team:
+    return Team(
+        team_id=row["id"], team_alias=row["team_alias"], organization_id=row["organization_id"],
+        models=list(row["models"] or []), max_budget=fields.amount(row["max_budget"]),
+        budget_duration=row["budget_duration"], rpm_limit=row["rpm_limit"], tpm_limit=row["tpm_limit"],
+        spend=float(row["spend"]), blocked=row["blocked"],
+        metadata=row["metadata"] if isinstance(row["metadata"], dict) else {}, members=members,
+        created_at=row["created_at"],
+    )
+
+
+async def _members_of(team_ids: list[UUID]) -> dict[UUID, list[TeamMember]]:
+    if not team_ids:
+        return {}
+    links = await memberships.select(TeamMembership.team_id, TeamMembership.user_id, TeamMembership.role).where(
+        TeamMembership.team_id.is_in(team_ids)).order_by(TeamMembership.created_at)
+    user_ids = list({link["user_id"] for link in links})
+    emails = {row["id"]: row["user_email"] for row in await scoped(User).select(User.id, User.user_email).where(
+        User.id.is_in(user_ids))} if user_ids else {}
+    members: dict[UUID, list[TeamMember]] = {}
+    for link in links:
+        members.setdefault(link["team_id"], []).append(
+            TeamMember(user_id=link["user_id"], user_email=emails.get(link["user_id"]), role=link["role"]))
+    return members
+
+
+async def _views(rows: list[dict]) -> list[Team]:
+    members = await _members_of([row["id"] for row in rows])
+    return [_team(row, members.get(row["id"], [])) for row in rows]
+
+
+async def teams_by_id(team_ids: list[UUID]) -> list[Team]:
+    """The teams with these ids (of the current account), in the order asked."""
+    if not team_ids:
+        return []
+    views = {team.team_id: team for team in await _views(await teams.select().where(TeamRow.id.is_in(team_ids)))}
+    return [views[ident] for ident in team_ids if ident in views]
+
+
+async def teams_of_organization(organization_id: UUID) -> list[Team]:
+    return await _views(await teams.select().where(TeamRow.organization_id == organization_id).order_by(
+        TeamRow.created_at))
+
+
+async def _row(reference: str) -> dict:
+    row = await teams.get(TeamRow.id == fields.identifier(reference, "team_id"))
+    if row is None:
+        raise NotFound(f"No team with id '{reference}'", param="team_id", code="team_not_found")
+    return row
+
+
+async def _organization(reference: str | None) -> dict | None:
+    ident = fields.identifier(reference, "organization_id")
+    if ident is None:
+        return None
+    row = await scoped(Organization).get(Organization.id == ident)
+    if row is None:
+        raise NotFound(f"No organization with id '{reference}'", param="organization_id",
+                       code="organization_not_found")
+    return row
+
+
+def _models_within(models: list[str], organization: dict | None) -> list[str]:
+    """An organization with a model list bounds the models its teams may list."""
+    allowed = list(organization["models"] or []) if organization else []
+    outside = [model for model in models if allowed and model not in allowed]
+    if outside:
+        raise InvalidRequest(f"The team's organization does not allow the models: {', '.join(outside)}",
+                             param="models", code="model_not_in_organization")
+    return models
+
+
+def _role(value: str, param: str) -> str:
+    if value not in MEMBER_ROLES:
+        raise InvalidRequest(f"'{param}' must be 'admin' or 'user'", param=param)
+    return value
+
+
+def _field(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+async def _resolve(members: list[Member], prefix: str) -> dict[UUID, str]:
+    """Each member's user id (named by id or email, looked up in this account; else 404) → role."""
+    for member in members:
+        if member.user_id is None and member.user_email is None:
+            raise InvalidRequest("Name the member by 'user_id' or 'user_email'", param=_field(prefix, "user_id"))
+        _role(member.role, _field(prefix, "role"))
+    wanted_ids = {fields.identifier(m.user_id, _field(prefix, "user_id")) for m in members if m.user_id is not None}
+    wanted_emails = {fields.email(m.user_email, _field(prefix, "user_email")) for m in members
+                     if m.user_id is None and m.user_email is not None}
+    by_id: dict[UUID, str | None] = {}
+    if wanted_ids:
+        rows = await scoped(User).select(User.id, User.user_email).where(User.id.is_in(list(wanted_ids)))
+        by_id = {row["id"]: row["user_email"] for row in rows}
+    by_email: dict[str, UUID] = {}
+    if wanted_emails:
+        rows = await scoped(User).select(User.id, User.user_email).where(
+            WhereRaw("lower(user_email) = ANY({})", list(wanted_emails)))
+        by_email = {row["user_email"].lower(): row["id"] for row in rows}
+    resolved: dict[UUID, str] = {}
+    for member in members:
+        if member.user_id is not None:
+            user_id = fields.identifier(member.user_id, _field(prefix, "user_id"))
+            if user_id not in by_id:
+                raise NotFound(f"No user with id '{member.user_id}'", param=_field(prefix, "user_id"),
+                               code="user_not_found")
+            if member.user_email is not None and \
+                    (by_id[user_id] or "").lower() != fields.email(member.user_email, _field(prefix, "user_email")):
+                raise InvalidRequest(f"User '{member.user_id}' does not have the email '{member.user_email}'",
+                                     param=_field(prefix, "user_email"))
+        else:
+            address = fields.email(member.user_email or "", _field(prefix, "user_email"))
+            if address not in by_email:
+                raise NotFound(f"No user with email '{member.user_email}': create it with /user/new first",
+                               param=_field(prefix, "user_email"), code="user_not_found")
+            user_id = by_email[address]
+        resolved[user_id] = member.role  # a user named twice keeps the last role given
+    return resolved
+
+
+def _requested_members(data: TeamCreate) -> list[Member]:
+    named = [Member(user_id=entry) if isinstance(entry, str) else entry for entry in data.members]
+    return named + list(data.members_with_roles)
+
+
+async def create_team(data: TeamCreate) -> Team:
+    organization = await _organization(data.organization_id)
+    values: dict[str, Any] = dict(
+        team_alias=fields.display_name(data.team_alias, "team_alias"),
+        organization_id=organization["id"] if organization else None,
+        models=_models_within(data.models, organization), max_budget=fields.money(data.max_budget),
+        budget_duration=fields.duration(data.budget_duration),
+        rpm_limit=fields.non_negative(data.rpm_limit, "rpm_limit"),
+        tpm_limit=fields.non_negative(data.tpm_limit, "tpm_limit"), metadata=data.metadata,
+    )
+    members = await _resolve(_requested_members(data), "members")
+    async with DB.transaction():
+        row = await teams.insert(**values)
+        for user_id, role in members.items():
+            await memberships.insert(team_id=row["id"], user_id=user_id, role=role)
+    return (await _views([row]))[0]
+
+
+async def team_info(reference: str) -> tuple[Team, list[UUID]]:
+    row = await _row(reference)
+    key_rows = await keys.select(VirtualKey.id).where(VirtualKey.team_id == row["id"]).order_by(VirtualKey.created_at)
+    return (await _views([row]))[0], [key["id"] for key in key_rows]
+
+
+async def list_teams(organization_id: str | None, user_id: str | None) -> list[Team]:
+    query = teams.select().order_by(TeamRow.created_at, TeamRow.id)
+    if organization_id is not None:
+        organization = await _organization(organization_id)
+        assert organization is not None
+        query = query.where(TeamRow.organization_id == organization["id"])
+    if user_id is not None:
+        user = fields.identifier(user_id, "user_id")
+        if not await scoped(User).exists().where(User.id == user):
+            raise NotFound(f"No user with id '{user_id}'", param="user_id", code="user_not_found")
+        links = await memberships.select(TeamMembership.team_id).where(TeamMembership.user_id == user)
+        if not links:
+            return []
+        query = query.where(TeamRow.id.is_in([link["team_id"] for link in links]))
+    return await _views(await query)
+
+
+async def update_team(data: TeamUpdate) -> Team:
+    row = await _row(data.team_id)
+    values: dict[Any, Any] = {TeamRow.updated_at: datetime.now(timezone.utc)}
+    organization_changed = data.organization_id is not msgspec.UNSET
+    if organization_changed:
+        organization = await _organization(data.organization_id)  # type: ignore[arg-type]
+        values[TeamRow.organization_id] = organization["id"] if organization else None
+    else:
+        organization = await scoped(Organization).get(Organization.id == row["organization_id"]) \
+            if row["organization_id"] else None
+    if data.models is not msgspec.UNSET or organization_changed:
+        models = data.models if data.models is not msgspec.UNSET else list(row["models"] or [])
+        values[TeamRow.models] = _models_within(models, organization)
+    if data.team_alias is not msgspec.UNSET:
+        values[TeamRow.team_alias] = fields.display_name(data.team_alias, "team_alias")
+    if data.max_budget is not msgspec.UNSET:
+        values[TeamRow.max_budget] = fields.money(data.max_budget)
+    if data.budget_duration is not msgspec.UNSET:
+        values[TeamRow.budget_duration] = fields.duration(data.budget_duration)
+    for column, value, name in ((TeamRow.rpm_limit, data.rpm_limit, "rpm_limit"),
+                                (TeamRow.tpm_limit, data.tpm_limit, "tpm_limit")):
+        if value is not msgspec.UNSET:
+            values[column] = fields.non_negative(value, name)
+    if data.metadata is not msgspec.UNSET:
+        values[TeamRow.metadata] = data.metadata
+    if data.blocked is not msgspec.UNSET:
+        values[TeamRow.blocked] = data.blocked
+    async with DB.transaction():
+        await teams.update(values).where(TeamRow.id == row["id"])
+        if organization_changed:
+            # A key records its team's organization when it is made; it moves with its team.
+            await keys.update({VirtualKey.organization_id: values[TeamRow.organization_id]}).where(
+                VirtualKey.team_id == row["id"])
+    await runtime().bus.publish("account", str(require_account()))
+    return (await _views([await _row(str(row["id"]))]))[0]
+
+
+async def add_members(data: MemberAdd) -> Team:
+    """Adds users to a team; a user who is already a member gets the role given (so a script can re-run)."""
+    row = await _row(data.team_id)
+    requested = data.member if isinstance(data.member, list) else [data.member]
+    if not requested:
+        raise InvalidRequest("'member' names nobody", param="member")
+    members = await _resolve(requested, "member")
+    try:
+        async with DB.transaction():
+            existing = {link["user_id"] for link in await memberships.select(TeamMembership.user_id).where(
+                (TeamMembership.team_id == row["id"]) & TeamMembership.user_id.is_in(list(members)))}
+            for user_id, role in members.items():
+                if user_id in existing:
+                    await memberships.update({TeamMembership.role: role}).where(
+                        (TeamMembership.team_id == row["id"]) & (TeamMembership.user_id == user_id))
+                else:
+                    await memberships.insert(team_id=row["id"], user_id=user_id, role=role)
+    except asyncpg.UniqueViolationError:
+        raise Conflict("The team's members changed at the same time; try again", param="member") from None
+    return (await _views([row]))[0]
+
+
+async def remove_member(data: MemberDelete) -> Team:
+    """Takes a user out of a team, and revokes the keys they hold in that team."""
+    row = await _row(data.team_id)
+    member = Member(user_id=data.user_id, user_email=data.user_email)
+    user_id = next(iter(await _resolve([member], "")))
+    async with DB.transaction():
+        removed = await memberships.delete().where(
+            (TeamMembership.team_id == row["id"]) & (TeamMembership.user_id == user_id)).returning(TeamMembership.id)
+        if not removed:
+            raise NotFound(f"User '{user_id}' is not a member of team '{row['id']}'", param="user_id",
+                           code="member_not_found")
+        revoked = await keys.delete().where(
+            (VirtualKey.team_id == row["id"]) & (VirtualKey.user_id == user_id)).returning(VirtualKey.key_hash)
+    for key in revoked:
+        await runtime().bus.publish("key", key["key_hash"])
+    return (await _views([row]))[0]
+
+
+async def delete_teams(references: list[str]) -> tuple[list[str], list[str]]:
+    """All or nothing: an unknown team (or another account's) fails the whole call with 404.
+    A team's keys and memberships go with it."""
+    if not references:
+        raise InvalidRequest("'team_ids' is empty", param="team_ids")
+    ids = list(dict.fromkeys([(await _row(reference))["id"] for reference in references]))
+    async with DB.transaction():
+        revoked = await keys.delete().where(VirtualKey.team_id.is_in(ids)).returning(VirtualKey.id,
+                                                                                      VirtualKey.key_hash)
+        await memberships.delete().where(TeamMembership.team_id.is_in(ids))
+        await teams.delete().where(TeamRow.id.is_in(ids))
+    for key in revoked:
+        await runtime().bus.publish("key", key["key_hash"])
+    return [str(ident) for ident in ids], [str(key["id"]) for key in revoked]

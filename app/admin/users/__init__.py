@@ -1,0 +1,1 @@
+"""Users of an account (/user/*): role, budget, organization and team memberships."""

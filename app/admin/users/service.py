@@ -1,0 +1,171 @@
+"""People of an account: their role, budget, organization and teams. A user's role and
+organization are part of the principal of every key they hold, so changes are published to
+the account; keys that stop existing are published by hash."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from app.admin import fields
+from app.admin.teams import service as teams_service
+from app.admin.users.schemas import User, UserCreate, UserInfoResponse, UserList, UserUpdate
+from app.auth.principal import INTERNAL_USER, ROLES, SUPER_ADMIN
+from app.db.piccolo_conf import DB
+from app.db.tables import Organization, Team, TeamMembership, VirtualKey
+from app.db.tables import User as UserRow
+from app.lib.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from app.runtime import runtime
+from app.tenancy.context import require_account
+from app.tenancy.scoped import scoped
+
+GRANTABLE_ROLES = tuple(role for role in ROLES if role != SUPER_ADMIN)
+
+users = scoped(UserRow)
+memberships = scoped(TeamMembership)
+keys = scoped(VirtualKey)
+
+
+def _role(value: str | None) -> str:
+    if value is None:
+        return INTERNAL_USER
+    if value == SUPER_ADMIN:
+        raise PermissionDenied("The super admin role cannot be granted through the API", param="user_role",
+                               code="role_not_grantable")
+    if value not in GRANTABLE_ROLES:
+        raise InvalidRequest(f"'user_role' must be one of: {', '.join(GRANTABLE_ROLES)}", param="user_role")
+    return value
+
+
+def _user(row: dict, teams: list[UUID]) -> User:
+    return User(
+        user_id=row["id"], user_email=row["user_email"], user_role=row["user_role"], teams=teams,
+        max_budget=fields.amount(row["max_budget"]), spend=float(row["spend"]),
+        organization_id=row["organization_id"],
+        metadata=row["metadata"] if isinstance(row["metadata"], dict) else {}, created_at=row["created_at"],
+    )
+
+
+async def _teams_of(user_ids: list[UUID]) -> dict[UUID, list[UUID]]:
+    if not user_ids:
+        return {}
+    links = await memberships.select(TeamMembership.user_id, TeamMembership.team_id).where(
+        TeamMembership.user_id.is_in(user_ids)).order_by(TeamMembership.created_at)
+    teams: dict[UUID, list[UUID]] = {}
+    for link in links:
+        teams.setdefault(link["user_id"], []).append(link["team_id"])
+    return teams
+
+
+async def _view(row: dict) -> User:
+    return _user(row, (await _teams_of([row["id"]])).get(row["id"], []))
+
+
+async def _row(reference: str) -> dict:
+    row = await users.get(UserRow.id == fields.identifier(reference, "user_id"))
+    if row is None:
+        raise NotFound(f"No user with id '{reference}'", param="user_id", code="user_not_found")
+    return row
+
+
+async def _organization_id(reference: str | None) -> UUID | None:
+    ident = fields.identifier(reference, "organization_id")
+    if ident is not None and not await scoped(Organization).exists().where(Organization.id == ident):
+        raise NotFound(f"No organization with id '{reference}'", param="organization_id",
+                       code="organization_not_found")
+    return ident
+
+
+async def _team_ids(references: list[str]) -> list[UUID]:
+    named = {reference: fields.identifier(reference, "teams") for reference in references}
+    ids = list(dict.fromkeys(named.values()))
+    found = {row["id"] for row in await scoped(Team).select(Team.id).where(Team.id.is_in(ids))} if ids else set()
+    for reference, ident in named.items():
+        if ident not in found:
+            raise NotFound(f"No team with id '{reference}'", param="teams", code="team_not_found")
+    return ids  # type: ignore[return-value]
+
+
+def _taken(address: str) -> Conflict:
+    return Conflict(f"A user with the email '{address}' already exists in this account", param="user_email",
+                    code="user_exists")
+
+
+async def create_user(data: UserCreate) -> User:
+    address = fields.email(data.user_email)
+    role = _role(data.user_role)
+    organization_id = await _organization_id(data.organization_id)
+    team_ids = await _team_ids(data.teams)
+    try:
+        async with DB.transaction():
+            row = await users.insert(user_email=address, user_role=role, max_budget=fields.money(data.max_budget),
+                                     organization_id=organization_id, metadata=data.metadata)
+            for team_id in team_ids:
+                await memberships.insert(team_id=team_id, user_id=row["id"], role="user")
+    except asyncpg.UniqueViolationError:
+        raise _taken(address) from None
+    return _user(row, team_ids)
+
+
+async def user_info(reference: str) -> UserInfoResponse:
+    row = await _row(reference)
+    user = await _view(row)
+    key_rows = await keys.select(VirtualKey.id).where(VirtualKey.user_id == row["id"]).order_by(VirtualKey.created_at)
+    return UserInfoResponse(user_id=user.user_id, user_info=user, keys=[key["id"] for key in key_rows],
+                            teams=await teams_service.teams_by_id(user.teams))
+
+
+async def list_users(page: int, page_size: int, role: str | None) -> UserList:
+    query = users.select().order_by(UserRow.created_at, UserRow.id)
+    count = users.count()
+    if role is not None:
+        query = query.where(UserRow.user_role == role)
+        count = count.where(UserRow.user_role == role)
+    total = await count
+    rows = await query.limit(page_size).offset((page - 1) * page_size)
+    teams = await _teams_of([row["id"] for row in rows])
+    return UserList(users=[_user(row, teams.get(row["id"], [])) for row in rows], total=total, page=page,
+                    page_size=page_size, total_pages=fields.total_pages(total, page_size))
+
+
+async def update_user(data: UserUpdate) -> User:
+    row = await _row(data.user_id)
+    values: dict[Any, Any] = {UserRow.updated_at: datetime.now(timezone.utc)}
+    address = None
+    if data.user_email is not msgspec.UNSET:
+        address = values[UserRow.user_email] = fields.email(data.user_email)
+    if data.user_role is not msgspec.UNSET:
+        values[UserRow.user_role] = _role(data.user_role)
+    if data.max_budget is not msgspec.UNSET:
+        values[UserRow.max_budget] = fields.money(data.max_budget)
+    if data.organization_id is not msgspec.UNSET:
+        values[UserRow.organization_id] = await _organization_id(data.organization_id)
+    if data.metadata is not msgspec.UNSET:
+        values[UserRow.metadata] = data.metadata
+    try:
+        await users.update(values).where(UserRow.id == row["id"])
+    except asyncpg.UniqueViolationError:
+        raise _taken(address or "") from None
+    if UserRow.user_role in values or UserRow.organization_id in values:
+        await runtime().bus.publish("account", str(require_account()))
+    return await _view(await _row(str(row["id"])))
+
+
+async def delete_users(references: list[str]) -> tuple[list[str], list[str]]:
+    """All or nothing: an unknown user (or another account's) fails the whole call with 404.
+    A user's keys and team memberships go with them."""
+    if not references:
+        raise InvalidRequest("'user_ids' is empty", param="user_ids")
+    ids = list(dict.fromkeys([(await _row(reference))["id"] for reference in references]))
+    async with DB.transaction():
+        revoked = await keys.delete().where(VirtualKey.user_id.is_in(ids)).returning(VirtualKey.id,
+                                                                                      VirtualKey.key_hash)
+        await memberships.delete().where(TeamMembership.user_id.is_in(ids))
+        await users.delete().where(UserRow.id.is_in(ids))
+    for key in revoked:
+        await runtime().bus.publish("key", key["key_hash"])
+    return [str(ident) for ident in ids], [str(key["id"]) for key in revoked]
