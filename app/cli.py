@@ -58,6 +58,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=30,
         timeout_keep_alive=75,
         backlog=4096,
+        # X-Forwarded-* are only honoured from the proxies named in FORWARDED_ALLOW_IPS.
+        proxy_headers=bool(os.environ.get("FORWARDED_ALLOW_IPS")),
     )
     return 0
 

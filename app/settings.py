@@ -67,4 +67,5 @@ def get_settings() -> Settings:
         proxy_base_url=_env("PROXY_BASE_URL"),
         worker_health_interval=int(_env("ALCHEMI_WORKER_HEALTH_INTERVAL", default="5")),
         usage_job_timeout=int(_env("ALCHEMI_USAGE_JOB_TIMEOUT", default="60")),
+        usage_flush_interval=float(_env("ALCHEMI_USAGE_FLUSH_INTERVAL", default="0.05")),
     )

@@ -9,6 +9,10 @@ from bench.overhead.cores import PROXY_CORE, busy_ms, wait_until_quiet
 from bench.overhead.load import LoadResult, Target, run_load
 from bench.overhead.workload import Mode
 
+# A worker draining a backlog (usage records) after a saturating run can take a while; bounded so
+# the whole bench stays within minutes.
+_DRAIN_TIMEOUT_S = 30.0
+
 
 @dataclass
 class Measurement:
@@ -21,6 +25,8 @@ class Measurement:
     drain_busy_ms: float
     # Seconds spent after wrk ended until the proxy core was quiet: work the requests caused later.
     drain_s: float
+    # False when the proxy core was still busy when the bench stopped waiting (CPU is then undercounted).
+    drained: bool
     # False when the proxy core was still busy when the run started (left-over work, charged to this run).
     started_quiet: bool
 
@@ -43,6 +49,7 @@ class Measurement:
             # For the direct target this is background noise on the proxy core, not a cost.
             "cpu_ms_per_request": round(self.cpu_ms_per_request, 4) if on_proxy_core and self.cpu_ms_per_request else None,
             "drain_s": round(self.drain_s, 2),
+            "drained": self.drained,
             "started_quiet": self.started_quiet,
         }
 
@@ -53,10 +60,10 @@ def measure(target: Target, mode: Mode, *, connections: int, duration_s: int) ->
     load = run_load(target, mode, connections=connections, duration_s=duration_s)
     ended = busy_ms(PROXY_CORE)
     drain_started = time.monotonic()
-    wait_until_quiet(PROXY_CORE)
+    drained = wait_until_quiet(PROXY_CORE, timeout_s=_DRAIN_TIMEOUT_S)
     drain_s = time.monotonic() - drain_started
     return Measurement(
         target=target.name, mode=mode, connections=connections, load=load,
         window_busy_ms=ended - before, drain_busy_ms=busy_ms(PROXY_CORE) - ended,
-        drain_s=drain_s, started_quiet=started_quiet,
+        drain_s=drain_s, drained=drained, started_quiet=started_quiet,
     )

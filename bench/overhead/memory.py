@@ -27,6 +27,8 @@ class RssReading:
     checkpoint: int | None  # None for the reading at the end of the run
     requests: int  # requests sent when the RSS was read: the checkpoint, or fewer if the time budget ran out
     rss_bytes: int
+    # Errors wrk counted on the way to this reading (non-2xx answers, socket errors): should be 0.
+    wrk_errors: int = 0
 
 
 def read_rss_at_checkpoints(target: Target, api_process: psutil.Process) -> list[RssReading]:
@@ -37,6 +39,7 @@ def read_rss_at_checkpoints(target: Target, api_process: psutil.Process) -> list
     rates: dict[Mode, float] = {}
     for checkpoint in CHECKPOINTS:
         mode = Mode.NON_STREAMING
+        errors = 0
         while target.requests_sent < checkpoint and time.monotonic() < deadline:
             remaining = checkpoint - target.requests_sent
             # Half of what is left in one mode, the rest in the other: both paths share every stretch.
@@ -44,11 +47,12 @@ def read_rss_at_checkpoints(target: Target, api_process: psutil.Process) -> list
             seconds = math.ceil(share / rates[mode] * 1.25) + 1 if mode in rates else 1
             seconds = min(seconds, _MAX_RUN_S, max(1, int(deadline - time.monotonic())))
             result = run_load(target, mode, connections=_CONNECTIONS, duration_s=seconds, stop_after=share)
+            errors += result.error_count
             if result.requests < share and result.duration_s:
                 # It ran the whole time, so this is the real rate (a run that reached its share idled).
                 rates[mode] = max(result.requests / result.duration_s, 1.0)
             mode = Mode.STREAMING if mode is Mode.NON_STREAMING else Mode.NON_STREAMING
-        readings.append(RssReading(checkpoint, target.requests_sent, api_process.memory_info().rss))
+        readings.append(RssReading(checkpoint, target.requests_sent, api_process.memory_info().rss, errors))
     return readings
 
 

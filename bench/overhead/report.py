@@ -18,6 +18,7 @@ LATENCY_CONNECTIONS = 1
 MAX_RSS_GROWTH_PERCENT = 10.0
 
 _TARGETS = ("direct", "gateway", "litellm")
+_FOREIGN_LOAD_PERCENT = 5.0
 _MIB = 1024 * 1024
 
 
@@ -93,8 +94,9 @@ def render(results: BenchResults, summary: dict) -> str:
     if memory["readings"]:
         lines.append(f"Memory of the gateway API process (pid {memory['api_process_pid']}), RSS:")
         for reading in memory["readings"]:
+            errors = f"   ! wrk counted {reading['wrk_errors']} errors on the way" if reading["wrk_errors"] else ""
             lines.append(f"  after {reading['requests']:>7,} requests (checkpoint {reading['checkpoint']:,}): "
-                         f"{reading['rss_bytes'] / _MIB:7.1f} MiB")
+                         f"{reading['rss_bytes'] / _MIB:7.1f} MiB{errors}")
         if memory["after_all_requests"]:
             after = memory["after_all_requests"]
             lines.append(f"  after {after['requests']:>7,} requests (end of the run):     {after['rss_bytes'] / _MIB:7.1f} MiB")
@@ -148,9 +150,18 @@ def _error_notes(results: BenchResults) -> list[str]:
         if m.load.error_count:
             notes.append(f"! {m.target} {m.mode.value} c={m.connections}: wrk counted errors {m.load.errors} "
                          f"in {m.load.requests} requests; its req/s is not a valid result")
+        if m.target == "direct" and m.load.duration_s:
+            # Nothing of ours runs on core 0 during a direct run: whatever is busy there is a stranger.
+            busy = m.window_busy_ms / (m.load.duration_s * 10)
+            if busy > _FOREIGN_LOAD_PERCENT:
+                notes.append(f"~ core 0 was {busy:.0f} % busy during the direct {m.mode.value} c={m.connections} run: "
+                             f"another process is using the proxy core, so proxy numbers are unreliable")
         if not m.started_quiet and m.target != "direct":
             notes.append(f"~ {m.target} {m.mode.value} c={m.connections}: core 0 was still busy when the run started "
                          f"(its CPU ms/req includes left-over work)")
+        if not m.drained and m.target != "direct":
+            notes.append(f"~ {m.target} {m.mode.value} c={m.connections}: core 0 was still busy {m.drain_s:.0f} s after the run "
+                         f"(its CPU ms/req misses the rest of that work)")
     return notes
 
 

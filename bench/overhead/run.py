@@ -149,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     signal.signal(signal.SIGHUP, _exit_on_sigterm)
+    # A shell starts background jobs with SIGINT ignored, and an ignored signal stays ignored across
+    # exec: `alchemi up` and LiteLLM would then not stop on the SIGINT we send them. A handled one is
+    # reset to the default in every child.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     require_two_cores()
     ensure_wrk()
     move_this_process_to_load_core()

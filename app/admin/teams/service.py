@@ -111,37 +111,42 @@ def _field(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
+async def _known_users(ids: set[UUID], emails: set[str]) -> tuple[dict[UUID, str | None], dict[str, UUID]]:
+    """Users of this account among these ids (→ email) and these lower-cased emails (→ id)."""
+    by_id: dict[UUID, str | None] = {}
+    by_email: dict[str, UUID] = {}
+    if ids:
+        rows = await scoped(User).select(User.id, User.user_email).where(User.id.is_in(list(ids)))
+        by_id = {row["id"]: row["user_email"] for row in rows}
+    if emails:
+        rows = await scoped(User).select(User.id, User.user_email).where(
+            WhereRaw("lower(user_email) = ANY({})", list(emails)))
+        by_email = {row["user_email"].lower(): row["id"] for row in rows}
+    return by_id, by_email
+
+
 async def _resolve(members: list[Member], prefix: str) -> dict[UUID, str]:
     """Each member's user id (named by id or email, looked up in this account; else 404) → role."""
+    named: list[tuple[Member, UUID | None, str | None]] = []
     for member in members:
         if member.user_id is None and member.user_email is None:
             raise InvalidRequest("Name the member by 'user_id' or 'user_email'", param=_field(prefix, "user_id"))
         _role(member.role, _field(prefix, "role"))
-    wanted_ids = {fields.identifier(m.user_id, _field(prefix, "user_id")) for m in members if m.user_id is not None}
-    wanted_emails = {fields.email(m.user_email, _field(prefix, "user_email")) for m in members
-                     if m.user_id is None and m.user_email is not None}
-    by_id: dict[UUID, str | None] = {}
-    if wanted_ids:
-        rows = await scoped(User).select(User.id, User.user_email).where(User.id.is_in(list(wanted_ids)))
-        by_id = {row["id"]: row["user_email"] for row in rows}
-    by_email: dict[str, UUID] = {}
-    if wanted_emails:
-        rows = await scoped(User).select(User.id, User.user_email).where(
-            WhereRaw("lower(user_email) = ANY({})", list(wanted_emails)))
-        by_email = {row["user_email"].lower(): row["id"] for row in rows}
+        address = fields.email(member.user_email, _field(prefix, "user_email")) if member.user_email else None
+        named.append((member, fields.identifier(member.user_id, _field(prefix, "user_id")), address))
+    by_id, by_email = await _known_users({ident for _, ident, _ in named if ident},
+                                         {address for _, ident, address in named if not ident and address})
     resolved: dict[UUID, str] = {}
-    for member in members:
-        if member.user_id is not None:
-            user_id = fields.identifier(member.user_id, _field(prefix, "user_id"))
-            if user_id not in by_id:
+    for member, ident, address in named:
+        if ident is not None:
+            if ident not in by_id:
                 raise NotFound(f"No user with id '{member.user_id}'", param=_field(prefix, "user_id"),
                                code="user_not_found")
-            if member.user_email is not None and \
-                    (by_id[user_id] or "").lower() != fields.email(member.user_email, _field(prefix, "user_email")):
+            if address is not None and (by_id[ident] or "").lower() != address:
                 raise InvalidRequest(f"User '{member.user_id}' does not have the email '{member.user_email}'",
                                      param=_field(prefix, "user_email"))
+            user_id = ident
         else:
-            address = fields.email(member.user_email or "", _field(prefix, "user_email"))
             if address not in by_email:
                 raise NotFound(f"No user with email '{member.user_email}': create it with /user/new first",
                                param=_field(prefix, "user_email"), code="user_not_found")

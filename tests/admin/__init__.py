@@ -1,0 +1,1 @@
+"""Management routes of one account: users, teams, organizations and spend logs."""
