@@ -8,6 +8,7 @@ import msgspec
 from litestar import Controller, Response, get
 
 from app.lib.jobs import USAGE_QUEUE
+from app.lib.metrics import REGISTRY
 from app.runtime import runtime
 
 
@@ -24,6 +25,12 @@ async def _check(probe) -> str:
     except Exception as exc:  # noqa: BLE001 - any failure is "down"; the reason goes to the body
         return f"down: {type(exc).__name__}"
     return "ok"
+
+
+@get("/metrics", media_type="text/plain; version=0.0.4", sync_to_thread=False, tags=["health"])
+def metrics() -> str:
+    """Prometheus scrape endpoint (process-local counters; scrape every API process)."""
+    return REGISTRY.render()
 
 
 class HealthController(Controller):

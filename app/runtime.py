@@ -18,6 +18,7 @@ from app.lib.http import create_upstream_client
 from app.lib.invalidation import InvalidationBus
 from app.lib.jobs import create_job_pool
 from app.lib.logs import register_secret
+from app.lib.metrics import REGISTRY, Gauge
 from app.settings import Settings
 
 log = logging.getLogger("alchemi.runtime")
@@ -72,6 +73,9 @@ async def start_runtime(settings: Settings) -> Runtime:
     )
     await bus.start()
     _runtime.usage.start()
+    usage = _runtime.usage
+    REGISTRY.register(Gauge("alchemi_usage_events_pending", "Usage events not yet handed to the workers",
+                            lambda: usage.pending))
     return _runtime
 
 

@@ -15,6 +15,7 @@ from app.billing.usage import UsageEvent
 from app.gateway.requests import require_input, require_messages, require_model
 from app.gateway.streaming import relay
 from app.lib.errors import GatewayError
+from app.lib.metrics import REQUESTS
 from app.providers.base import Deployment, Usage
 from app.providers.registry import get_provider
 from app.runtime import Runtime
@@ -56,6 +57,7 @@ class GatewayService:
             reasoning = (usage.completion_tokens_details.reasoning_tokens or 0) if usage.completion_tokens_details else 0
         elif estimated is not None:
             prompt, completion = estimated
+        REQUESTS.inc(call_type, deployment.model_name, status)
         self.rt.usage.add(UsageEvent(
             request_id=request_id, call_type=call_type, model=model, model_group=deployment.model_name,
             provider=deployment.provider, upstream_model=deployment.upstream_model, status=status,

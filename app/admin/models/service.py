@@ -82,7 +82,10 @@ async def list_models(model_id: str | None = None) -> list[Model]:
     query = scoped(ModelDeployment).select().order_by(ModelDeployment.created_at)
     if model_id is not None:
         query = query.where(ModelDeployment.id == fields.identifier(model_id, "litellm_model_id"))
-    return [_model(row) for row in await query]
+    rows = await query
+    if model_id is not None and not rows:
+        raise NotFound(f"No model with id '{model_id}'", param="litellm_model_id", code="model_not_found")
+    return [_model(row) for row in rows]
 
 
 async def delete_model(model_id: str) -> list[str]:
