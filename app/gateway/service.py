@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
-from typing import Any
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import Response
@@ -21,21 +23,13 @@ from app.providers.registry import get_provider
 from app.runtime import Runtime
 from app.tenancy.context import require_account
 
+T = TypeVar("T")
 _JSON = "application/json"
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-def _ids(principal: Principal) -> dict[str, str | None]:
-    def text(value: uuid.UUID | None) -> str | None:
-        return str(value) if value is not None else None
-
-    return {
-        "account_id": str(principal.account_id),
-        "organization_id": text(principal.organization_id),
-        "team_id": text(principal.team_id),
-        "user_id": text(principal.user_id),
-        "key_id": text(principal.key_id),
-    }
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _estimate_prompt_tokens(body: dict[str, Any]) -> int:
@@ -43,91 +37,90 @@ def _estimate_prompt_tokens(body: dict[str, Any]) -> int:
     return max(len(msgspec.json.encode(body.get("messages") or body.get("input") or "")) // 4, 1)
 
 
+@dataclass
+class _Call:
+    """One logical request: who asked, for what, sent where; its request id is the ledger row's identity."""
+
+    principal: Principal
+    deployment: Deployment
+    call_type: str
+    model: str
+    stream: bool = False
+    request_id: str = field(default_factory=lambda: os.urandom(16).hex())
+    started: float = field(default_factory=time.time)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-request-id": self.request_id}
+
+
 class GatewayService:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    def _record(self, *, request_id: str, principal: Principal, deployment: Deployment, call_type: str, model: str,
-                started: float, status: str, usage: Usage | None, stream: bool = False,
-                error_type: str | None = None, estimated: tuple[int, int] | None = None) -> None:
-        prompt, completion, cached, reasoning = 0, 0, 0, 0
+    def _record(self, call: _Call, status: str, usage: Usage | None, *, error_type: str | None = None,
+                estimated: tuple[int, int] | None = None) -> None:
+        prompt = completion = cached = reasoning = 0
         if usage is not None:
             prompt, completion = usage.prompt_tokens, usage.completion_tokens
             cached = (usage.prompt_tokens_details.cached_tokens or 0) if usage.prompt_tokens_details else 0
             reasoning = (usage.completion_tokens_details.reasoning_tokens or 0) if usage.completion_tokens_details else 0
         elif estimated is not None:
             prompt, completion = estimated
-        REQUESTS.inc(call_type, deployment.model_name, status)
+        deployment, principal = call.deployment, call.principal
+        REQUESTS.inc(call.call_type, deployment.model_name, status)
         self.rt.usage.add(UsageEvent(
-            request_id=request_id, call_type=call_type, model=model, model_group=deployment.model_name,
-            provider=deployment.provider, upstream_model=deployment.upstream_model, status=status,
-            started_at=started, ended_at=time.time(), stream=stream, deployment_id=str(deployment.id),
+            request_id=call.request_id, account_id=str(principal.account_id), call_type=call.call_type,
+            model=call.model, model_group=deployment.model_name, provider=deployment.provider,
+            upstream_model=deployment.upstream_model, status=status, started_at=call.started, ended_at=time.time(),
+            stream=call.stream, organization_id=_text(principal.organization_id), team_id=_text(principal.team_id),
+            user_id=_text(principal.user_id), key_id=_text(principal.key_id), deployment_id=str(deployment.id),
             prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached, reasoning_tokens=reasoning,
             usage_estimated=usage is None and estimated is not None, error_type=error_type,
             input_cost_per_token=deployment.input_cost_per_token, output_cost_per_token=deployment.output_cost_per_token,
-            **_ids(principal),
         ))
 
-    async def _deployment(self, principal: Principal, model: str) -> Deployment:
-        return await self.rt.catalog.pick(require_account(), model, principal.models)
+    async def _upstream(self, call: _Call, pending: Awaitable[T]) -> T:
+        """Await the provider; a failure is still one usage row, and its answer carries the request id."""
+        try:
+            return await pending
+        except GatewayError as exc:
+            self._record(call, "error", None, error_type=exc.type)
+            exc.headers.setdefault("x-request-id", call.request_id)
+            raise
+
+    async def _start(self, principal: Principal, body: dict[str, Any], call_type: str) -> _Call:
+        model = require_model(body)
+        deployment = await self.rt.catalog.pick(require_account(), model, principal.models)
+        body["model"] = deployment.upstream_model
+        return _Call(principal, deployment, call_type, model, stream=bool(body.get("stream")))
 
     async def chat_completion(self, principal: Principal, body: dict[str, Any]) -> Response:
-        model = require_model(body)
         require_messages(body)
-        deployment = await self._deployment(principal, model)
-        provider = get_provider(deployment.provider)
-        request_id = uuid.uuid4().hex
-        started = time.time()
-        body["model"] = deployment.upstream_model
-        headers = {"x-request-id": request_id}
+        call = await self._start(principal, body, "chat")
+        provider = get_provider(call.deployment.provider)
 
-        if not body.get("stream"):
-            try:
-                reply = await provider.chat(self.rt.http, deployment, body)
-            except GatewayError as exc:
-                self._record(request_id=request_id, principal=principal, deployment=deployment, call_type="chat",
-                             model=model, started=started, status="error", usage=None, error_type=exc.type)
-                exc.headers.setdefault("x-request-id", request_id)
-                raise
-            self._record(request_id=request_id, principal=principal, deployment=deployment, call_type="chat",
-                         model=model, started=started, status="success", usage=reply.usage)
-            return Response(reply.body, media_type=_JSON, headers=headers)
+        if not call.stream:
+            reply = await self._upstream(call, provider.chat(self.rt.http, call.deployment, body))
+            self._record(call, "success", reply.usage)
+            return Response(reply.body, media_type=_JSON, headers=call.headers)
 
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        try:
-            upstream = await provider.stream_chat(self.rt.http, deployment, body)
-        except GatewayError as exc:
-            self._record(request_id=request_id, principal=principal, deployment=deployment, call_type="chat",
-                         model=model, started=started, status="error", usage=None, stream=True, error_type=exc.type)
-            exc.headers.setdefault("x-request-id", request_id)
-            raise
+        upstream = await self._upstream(call, provider.stream_chat(self.rt.http, call.deployment, body))
 
         def on_end(usage: Usage | None, chunks: int, status: str) -> None:
-            self._record(request_id=request_id, principal=principal, deployment=deployment, call_type="chat",
-                         model=model, started=started, status=status, usage=usage, stream=True,
-                         estimated=(_estimate_prompt_tokens(body), chunks))
+            self._record(call, status, usage, estimated=(_estimate_prompt_tokens(body), chunks))
 
         return Stream(relay(upstream, strip_usage=not wants_usage, on_end=on_end), media_type="text/event-stream",
-                      headers={**_SSE_HEADERS, **headers})
+                      headers={**_SSE_HEADERS, **call.headers})
 
     async def embeddings(self, principal: Principal, body: dict[str, Any]) -> Response:
-        model = require_model(body)
         require_input(body)
-        deployment = await self._deployment(principal, model)
-        provider = get_provider(deployment.provider)
-        request_id = uuid.uuid4().hex
-        started = time.time()
-        body["model"] = deployment.upstream_model
-        try:
-            reply = await provider.embeddings(self.rt.http, deployment, body)
-        except GatewayError as exc:
-            self._record(request_id=request_id, principal=principal, deployment=deployment, call_type="embeddings",
-                         model=model, started=started, status="error", usage=None, error_type=exc.type)
-            exc.headers.setdefault("x-request-id", request_id)
-            raise
-        self._record(request_id=request_id, principal=principal, deployment=deployment, call_type="embeddings",
-                     model=model, started=started, status="success", usage=reply.usage)
-        return Response(reply.body, media_type=_JSON, headers={"x-request-id": request_id})
+        call = await self._start(principal, body, "embeddings")
+        provider = get_provider(call.deployment.provider)
+        reply = await self._upstream(call, provider.embeddings(self.rt.http, call.deployment, body))
+        self._record(call, "success", reply.usage)
+        return Response(reply.body, media_type=_JSON, headers=call.headers)
 
     async def list_models(self, principal: Principal) -> dict[str, Any]:
         groups = await self.rt.catalog.models_of(require_account())

@@ -8,28 +8,6 @@ from uuid import UUID
 import msgspec
 
 
-class LitellmParams(msgspec.Struct, omit_defaults=True):
-    model: str
-    api_base: str | None = None
-    api_key: str | None = None
-    api_version: str | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    timeout: float | None = None
-    input_cost_per_token: float | None = None
-    output_cost_per_token: float | None = None
-
-
-class ModelCreate(msgspec.Struct):
-    model_name: str
-    litellm_params: LitellmParams
-    model_info: dict[str, Any] | None = None
-
-
-class ModelDelete(msgspec.Struct):
-    id: str
-
-
 class PublicParams(msgspec.Struct, omit_defaults=True):
     """litellm_params as shown back: everything but the credential."""
 
@@ -41,6 +19,22 @@ class PublicParams(msgspec.Struct, omit_defaults=True):
     timeout: float | None = None
     input_cost_per_token: float | None = None
     output_cost_per_token: float | None = None
+
+
+class LitellmParams(PublicParams, omit_defaults=True):
+    """litellm_params as sent: the public ones plus the provider credential (write-only)."""
+
+    api_key: str | None = None
+
+
+class ModelCreate(msgspec.Struct):
+    model_name: str
+    litellm_params: LitellmParams
+    model_info: dict[str, Any] | None = None
+
+
+class ModelDelete(msgspec.Struct):
+    id: str
 
 
 class Model(msgspec.Struct):
