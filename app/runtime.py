@@ -52,6 +52,8 @@ def runtime() -> Runtime:
 
 async def start_runtime(settings: Settings) -> Runtime:
     global _runtime
+    if not settings.secret_key:
+        raise RuntimeError("set ALCHEMI_SECRET_KEY: it seeds key hashing and credential encryption")
     register_secret(settings.master_key)
     register_secret(settings.secret_key)
     await DB.start_connection_pool(min_size=1, max_size=10)

@@ -13,7 +13,7 @@ class Settings(msgspec.Struct, frozen=True):
     master_key: str | None
     database_url: str
     redis_url: str
-    secret_key: str
+    secret_key: str | None
     data_dir: Path
     host: str = "127.0.0.1"
     port: int = 4000
@@ -44,8 +44,6 @@ def get_settings() -> Settings:
     data_dir = Path(_env("ALCHEMI_DATA_DIR", default=".alchemi")).resolve()
     master_key = _env("ALCHEMI_MASTER_KEY", "LITELLM_MASTER_KEY")
     secret_key = _env("ALCHEMI_SECRET_KEY", "LITELLM_SALT_KEY") or master_key
-    if not secret_key:
-        raise RuntimeError("set ALCHEMI_SECRET_KEY (or ALCHEMI_MASTER_KEY): it seeds key hashing and credential encryption")
     database_url = _env("DATABASE_URL")
     redis_url = _env("REDIS_URL")
     if not database_url or not redis_url:

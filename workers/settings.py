@@ -8,6 +8,7 @@ import asyncpg
 
 from app.lib.jobs import USAGE_QUEUE, deserialize_job, redis_settings, serialize_job
 from app.lib.logs import configure_logging
+from app.lib.observability import init_sentry
 from app.settings import get_settings
 from tasks.usage import record_usage
 
@@ -16,6 +17,7 @@ _settings = get_settings()
 
 async def startup(ctx: dict[str, Any]) -> None:
     configure_logging(_settings.log_level)
+    init_sentry(_settings.sentry_dsn, component="worker")
     ctx["db"] = await asyncpg.create_pool(_settings.database_url, min_size=1, max_size=4)
 
 

@@ -20,6 +20,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import psutil
+
 from bench.overhead import gateway, litellm_proxy
 from bench.overhead.cores import move_this_process_to_load_core, require_two_cores
 from bench.overhead.load import Target, ensure_wrk, probe, run_load
@@ -63,29 +65,36 @@ class BenchRun:
         self.args = args
         self.results = BenchResults(settings=_settings(args))
 
-    def measure_target(self, target: Target, *, api_process=None) -> None:
+    def measure_target(self, target: Target, *, api_process: psutil.Process | None = None) -> None:
         print(f"== {target.name}: {target.base_url}", flush=True)
         for mode in self.args.modes:
             probe(target, mode)
+        watch_memory = api_process is not None and not self.args.skip_memory
+        if watch_memory:
+            # First, as the checkpoints are counts since start: the throughput runs alone, even the
+            # warm-up, can pass 10,000 requests.
+            self.read_memory_checkpoints(target, api_process)
         if self.args.warmup:
             for mode in self.args.modes:
                 run_load(target, mode, connections=max(self.args.connections), duration_s=self.args.warmup)
-        if api_process is not None and not self.args.skip_memory:
-            # Before the throughput runs: those alone pass 10,000 requests, and the checkpoints are
-            # counts since start. The RSS after everything is read at the end as well.
-            print(f"   memory: driving the API process (pid {api_process.pid}) to 5,000 and 10,000 requests", flush=True)
-            self.results.api_process_pid = api_process.pid
-            self.results.rss_readings = read_rss_at_checkpoints(target, api_process)
         for mode in self.args.modes:
             for connections in self.args.connections:
-                m = measure(target, mode, connections=connections, duration_s=self.args.duration)
-                self.results.measurements.append(m)
-                cpu = f", {m.cpu_ms_per_request:.3f} CPU ms/req on core 0" if target.on_proxy_core and m.cpu_ms_per_request else ""
-                errors = f", ERRORS {m.load.errors}" if m.load.error_count else ""
-                print(f"   {mode.value:<10} c={connections:<3} {m.load.requests_per_s:9.1f} req/s, "
-                      f"p50 {m.load.latency_us['p50'] / 1000:.2f} ms{cpu}{errors}", flush=True)
-        if api_process is not None and not self.args.skip_memory:
+                self.measure_once(target, mode, connections)
+        if watch_memory:
             self.results.rss_after_all = RssReading(None, target.requests_sent, api_process.memory_info().rss)
+
+    def read_memory_checkpoints(self, target: Target, api_process: psutil.Process) -> None:
+        print(f"   memory: driving the API process (pid {api_process.pid}) to 5,000 and 10,000 requests", flush=True)
+        self.results.api_process_pid = api_process.pid
+        self.results.rss_readings = read_rss_at_checkpoints(target, api_process)
+
+    def measure_once(self, target: Target, mode: Mode, connections: int) -> None:
+        m = measure(target, mode, connections=connections, duration_s=self.args.duration)
+        self.results.measurements.append(m)
+        cpu = f", {m.cpu_ms_per_request:.3f} CPU ms/req on core 0" if target.on_proxy_core and m.cpu_ms_per_request else ""
+        errors = f", ERRORS {m.load.errors}" if m.load.error_count else ""
+        print(f"   {mode.value:<10} c={connections:<3} {m.load.requests_per_s:9.1f} req/s, "
+              f"p50 {m.load.latency_us['p50'] / 1000:.2f} ms{cpu}{errors}", flush=True)
 
     def bench_gateway(self, upstream: Target) -> None:
         data_dir = Path(tempfile.mkdtemp(prefix="alchemi-bench-"))
