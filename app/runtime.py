@@ -6,10 +6,14 @@ import logging
 from dataclasses import dataclass
 
 import httpx
+import msgspec
 from arq import ArqRedis
+from redis.asyncio import Redis
 
 from app.auth.cache import PrincipalCache
 from app.auth.service import Authenticator
+from app.billing.budgets import recorded_spend
+from app.billing.limits import Limiter
 from app.billing.usage import UsageBuffer
 from app.db.piccolo_conf import DB
 from app.gateway.catalog import DeploymentCatalog
@@ -35,6 +39,7 @@ class Runtime:
     auth: Authenticator
     catalog: DeploymentCatalog
     usage: UsageBuffer
+    limiter: Limiter
 
     @property
     def db(self):
@@ -42,6 +47,13 @@ class Runtime:
 
 
 _runtime: Runtime | None = None
+
+_OUTBOX_INSERT = "INSERT INTO usage_outbox (batch_id, account_ids, events, created_at) VALUES ($1, $2, $3, now())"
+
+
+async def write_outbox(batch_id, payload: bytes, account_ids: list[str]) -> None:
+    async with DB.pool.acquire() as conn:
+        await conn.execute(_OUTBOX_INSERT, batch_id, msgspec.json.encode(account_ids).decode(), payload)
 
 
 def runtime() -> Runtime:
@@ -71,7 +83,15 @@ async def start_runtime(settings: Settings) -> Runtime:
         bus=bus,
         auth=Authenticator(master_key=settings.master_key, pool=DB.pool, cache=cache, hasher=hasher),
         catalog=DeploymentCatalog(bus, credentials, ttl=settings.auth_cache_ttl),
-        usage=UsageBuffer(redis, interval=settings.usage_flush_interval, max_records=settings.usage_flush_max_records),
+        usage=UsageBuffer(redis, interval=settings.usage_flush_interval, max_records=settings.usage_flush_max_records,
+                          outbox=write_outbox),
+        limiter=Limiter(
+            # Its own connections with short timeouts: a Redis outage must fail requests fast, not hang them.
+            Redis.from_url(settings.redis_url, socket_timeout=settings.limits_redis_timeout,
+                           socket_connect_timeout=settings.limits_redis_timeout, retry_on_timeout=False,
+                           max_connections=256),
+            fail_open=settings.limits_fail_open, seed=recorded_spend,
+        ),
     )
     await bus.start()
     _runtime.usage.start()
@@ -93,4 +113,5 @@ async def stop_runtime() -> None:
     await current.bus.stop()
     await current.http.aclose()
     await current.redis.aclose()
+    await current.limiter.aclose()
     await DB.close_connection_pool()

@@ -28,6 +28,8 @@ class Settings(msgspec.Struct, frozen=True):
     proxy_base_url: str | None = None
     worker_health_interval: int = 5
     usage_job_timeout: int = 60
+    limits_fail_open: bool = False
+    limits_redis_timeout: float = 0.5
 
 
 def _env(name: str, *aliases: str, default: str | None = None) -> str | None:
@@ -66,4 +68,6 @@ def get_settings() -> Settings:
         worker_health_interval=int(_env("ALCHEMI_WORKER_HEALTH_INTERVAL", default="5")),
         usage_job_timeout=int(_env("ALCHEMI_USAGE_JOB_TIMEOUT", default="60")),
         usage_flush_interval=float(_env("ALCHEMI_USAGE_FLUSH_INTERVAL", default="0.05")),
+        limits_fail_open=_env("ALCHEMI_LIMITS_FAIL_OPEN", default="false").lower() in ("1", "true", "yes"),
+        limits_redis_timeout=float(_env("ALCHEMI_LIMITS_REDIS_TIMEOUT", default="0.5")),
     )

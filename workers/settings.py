@@ -1,33 +1,53 @@
-"""The usage worker pool: `arq workers.settings.UsageWorker` (or `alchemi worker`)."""
+"""The usage worker pool: `alchemi worker` (or `arq workers.settings.UsageWorker`).
+
+Its jobs: the ledger (record_usage), budget alert delivery; its cron jobs: the outbox sweeper,
+budget period upkeep, and restoring budget counters after Redis lost its data.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import asyncpg
+import httpx
+from arq import cron
 
 from app.lib.jobs import USAGE_QUEUE, deserialize_job, redis_settings, serialize_job
 from app.lib.logs import configure_logging
 from app.lib.observability import init_sentry
 from app.settings import get_settings
-from tasks.usage import record_usage
+from tasks.budgets import deliver_budget_alert, reset_budget_periods, restore_budget_counters
+from tasks.usage import record_usage, requeue_usage_batches
 
 _settings = get_settings()
+_EVERY_10_S = set(range(0, 60, 10))
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     configure_logging(_settings.log_level)
     init_sentry(_settings.sentry_dsn, component="worker")
     ctx["db"] = await asyncpg.create_pool(_settings.database_url, min_size=1, max_size=4)
+    ctx["http"] = httpx.AsyncClient(timeout=httpx.Timeout(10.0), trust_env=False, follow_redirects=False)
+    ctx["outbox_grace_s"] = float(os.environ.get("ALCHEMI_OUTBOX_GRACE_S", "15"))
+    await restore_budget_counters(ctx)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["http"].aclose()
     await ctx["db"].close()
 
 
 class UsageWorker:
     queue_name = USAGE_QUEUE
-    functions = [record_usage]
+    functions = [record_usage, deliver_budget_alert]
+    # No per-job timeouts above job_timeout: arq holds a job for the longest timeout + 10 s before
+    # another worker may re-run it after a crash.
+    cron_jobs = [
+        cron(requeue_usage_batches, second=_EVERY_10_S, run_at_startup=True, unique=True),
+        cron(restore_budget_counters, second={5, 35}, unique=True),
+        cron(reset_budget_periods, second={15}, unique=True),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = redis_settings(_settings.redis_url)
@@ -36,5 +56,5 @@ class UsageWorker:
     health_check_interval = _settings.worker_health_interval
     max_jobs = 20
     job_timeout = _settings.usage_job_timeout  # a killed worker's job re-runs after this + 10 s
-    max_tries = 1000  # retried jobs come from Retry(...) only; a crash re-run is bounded by arq's in-progress TTL
+    max_tries = 1000  # retries come from Retry(...) only; a crash re-run is bounded by arq's in-progress TTL
     keep_result = 3600

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from uuid import UUID
 
 import msgspec
+
+from app.billing.plan import LevelSpec
 
 SUPER_ADMIN = "super_admin"
 ACCOUNT_ADMIN = "account_admin"
@@ -26,6 +29,8 @@ class Principal(msgspec.Struct, frozen=True):
     organization_id: UUID | None = None
     models: tuple[str, ...] = ()
     expires_at: float | None = None
+    limits: tuple[LevelSpec, ...] = ()  # only the levels that have a budget or a rate limit
+    markup_percent: Decimal = Decimal(0)  # the account's price book
 
     @property
     def is_super_admin(self) -> bool:

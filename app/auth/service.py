@@ -8,8 +8,7 @@ from uuid import UUID
 
 from app.auth.cache import UNKNOWN, PrincipalCache
 from app.auth.principal import SUPER_ADMIN, Principal
-from app.auth.queries import load_principal
-from app.db.tables import Account
+from app.auth.queries import load_account_principal, load_principal
 from app.lib.crypto import KeyHasher, keys_equal
 from app.lib.errors import AuthenticationFailed, InvalidRequest, NotFound
 from app.tenancy.context import set_current_account
@@ -40,7 +39,7 @@ class Authenticator:
         if key is None:
             raise AuthenticationFailed("No API key provided: send 'Authorization: Bearer <key>'")
         if self._master_key and keys_equal(key, self._master_key):
-            principal = Principal(role=SUPER_ADMIN, account_id=await self._chosen_account(headers))
+            principal = await self._super_admin(headers)
         else:
             principal = await self._virtual_key(key)
         set_current_account(principal.account_id)
@@ -59,16 +58,16 @@ class Authenticator:
             raise AuthenticationFailed("This API key has expired", code="expired_api_key")
         return principal
 
-    async def _chosen_account(self, headers: Mapping[str, str]) -> UUID | None:
-        """The account a super admin acts in (x-alchemi-account-id), checked to exist and be live."""
+    async def _super_admin(self, headers: Mapping[str, str]) -> Principal:
+        """The super admin, acting inside the account named by x-alchemi-account-id (checked to be live)."""
         raw = headers.get(ACCOUNT_HEADER)
         if not raw:
-            return None
+            return Principal(role=SUPER_ADMIN, account_id=None)
         try:
             account_id = UUID(raw)
         except ValueError:
             raise InvalidRequest(f"'{ACCOUNT_HEADER}' must be an account id", param=ACCOUNT_HEADER) from None
-        live = await Account.exists().where((Account.id == account_id) & Account.deleted_at.is_null())
-        if not live:
+        principal = await load_account_principal(self._pool, account_id, SUPER_ADMIN)
+        if principal is None:
             raise NotFound("No such account", param=ACCOUNT_HEADER, code="account_not_found")
-        return account_id
+        return principal

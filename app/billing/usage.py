@@ -2,8 +2,10 @@
 
 One arq job per request would cost several times what the relay itself costs, so events
 are collected for `usage_flush_interval` seconds (or `usage_flush_max_records`) and queued as
-one `record_usage` job. The ledger row's identity is the request id, so a job that runs
-twice writes nothing twice.
+one `record_usage` job. Before it is queued, each batch is written to PostgreSQL's
+`usage_outbox`, so a Redis that loses its queue loses no usage: the workers' sweeper queues
+unprocessed batches again. The ledger row's identity is the request id, so a batch that is
+processed twice writes nothing twice.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ import asyncio
 import logging
 import uuid
 
+from collections.abc import Awaitable, Callable
+
 import msgspec
 from arq import ArqRedis
 
 from app.lib.jobs import enqueue
 
 log = logging.getLogger("alchemi.usage")
+_encode = msgspec.msgpack.Encoder().encode
 
 
 class UsageEvent(msgspec.Struct, frozen=True):
@@ -40,16 +45,24 @@ class UsageEvent(msgspec.Struct, frozen=True):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     usage_estimated: bool = False
     error_type: str | None = None
     input_cost_per_token: str | None = None
     output_cost_per_token: str | None = None
+    markup_percent: str = "0"
+    budget_periods: dict[str, int] = {}  # level → period id (its end, epoch s) the request was charged to
+    budget_limits: dict[str, str] = {}  # level → max_budget at admission (for soft-budget alerts)
+
+
+Outbox = Callable[[uuid.UUID, bytes, list[str]], Awaitable[None]]
 
 
 class UsageBuffer:
-    def __init__(self, pool: ArqRedis, *, interval: float, max_records: int) -> None:
+    def __init__(self, pool: ArqRedis, *, interval: float, max_records: int, outbox: Outbox) -> None:
         self._pool = pool
+        self._outbox = outbox
         self._interval = interval
         self._max_records = max_records
         self._pending: list[UsageEvent] = []
@@ -81,11 +94,22 @@ class UsageBuffer:
     async def flush(self) -> None:
         while self._pending:
             batch = self._pending[: self._max_records]
+            batch_id = uuid.uuid4()
+            durable = False
             try:
-                await enqueue(self._pool, "record_usage", batch, job_id=f"usage-{uuid.uuid4().hex}")
-            except Exception as exc:  # noqa: BLE001 - keep the events; the next flush retries
-                log.warning("usage enqueue failed; will retry", extra={"error": type(exc).__name__, "pending": len(self._pending)})
-                raise
+                await self._outbox(batch_id, _encode(batch), sorted({event.account_id for event in batch}))
+                durable = True
+            except Exception as exc:  # noqa: BLE001 - PostgreSQL away: the queue alone carries the batch
+                log.warning("usage outbox write failed", extra={"error": type(exc).__name__})
+            try:
+                await enqueue(self._pool, "record_usage", str(batch_id), batch, job_id=f"usage-{batch_id}")
+            except Exception as exc:  # noqa: BLE001
+                if not durable:  # nowhere safe yet: keep the events, the next flush retries
+                    log.warning("usage enqueue failed; will retry",
+                                extra={"error": type(exc).__name__, "pending": len(self._pending)})
+                    raise
+                log.warning("usage enqueue failed; the outbox sweeper will queue the batch",
+                            extra={"error": type(exc).__name__})
             del self._pending[: len(batch)]
 
     async def _run(self) -> None:

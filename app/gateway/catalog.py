@@ -6,6 +6,8 @@ import random
 import time
 from uuid import UUID
 
+import msgspec
+
 from app.db.tables import ModelDeployment
 from app.lib.crypto import CredentialBox
 from app.lib.errors import ModelNotFound, PermissionDenied
@@ -17,6 +19,10 @@ from app.tenancy.scoped import scoped
 
 def _price(value) -> str | None:
     return None if value is None else str(value)
+
+
+def _positive_int(value) -> int | None:
+    return value if isinstance(value, int) and value > 0 else None
 
 
 class DeploymentCatalog:
@@ -50,13 +56,19 @@ class DeploymentCatalog:
         groups: dict[str, list[Deployment]] = {}
         for row in await scoped(ModelDeployment).select():
             api_key = self._credentials.open(row["api_key_encrypted"]) if row["api_key_encrypted"] else None
-            register_secret(api_key)
+            secrets = (msgspec.json.decode(self._credentials.open(row["secret_params_encrypted"]))
+                       if row["secret_params_encrypted"] else {})
+            for secret in (api_key, *secrets.values()):
+                register_secret(secret)
             deployment = Deployment(
                 id=row["id"], account_id=row["account_id"], model_name=row["model_name"], provider=row["provider"],
                 upstream_model=row["upstream_model"], api_base=row["api_base"], api_key=api_key,
                 api_version=row["api_version"], timeout=float(row["timeout"]) if row["timeout"] is not None else None,
                 input_cost_per_token=_price(row["input_cost_per_token"]),
                 output_cost_per_token=_price(row["output_cost_per_token"]),
+                params=row["provider_params"] or {}, secrets=secrets, rpm=row["rpm"], tpm=row["tpm"],
+                max_parallel_requests=row["max_parallel_requests"],
+                max_output_tokens=_positive_int((row["model_info"] or {}).get("max_output_tokens")),
             )
             groups.setdefault(deployment.model_name, []).append(deployment)
         return groups

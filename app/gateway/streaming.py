@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
 import httpx
@@ -24,18 +24,68 @@ _STREAM_ERROR = (
     b'data: {"error":{"message":"The upstream stream failed before it finished","type":"api_error",'
     b'"param":null,"code":"upstream_stream_error"}}\n\n'
 )
+# Content chunks kept in case the upstream never reports usage (then the gateway counts tokens).
+_CAPTURE_LIMIT = 4 * 1024 * 1024
 
-StreamEnd = Callable[[Usage | None, int, str], None]
+class _Delta(msgspec.Struct):
+    content: str | None = None
+    reasoning_content: str | None = None
+    tool_calls: list[dict] | None = None
+
+
+class _Choice(msgspec.Struct):
+    delta: _Delta | None = None
+
+
+class _Chunk(msgspec.Struct):
+    choices: list[_Choice] = []
+
+
+_chunk = msgspec.json.Decoder(_Chunk).decode
+
+
+def streamed_text(events: list[bytes]) -> str:
+    """The generated text (content, reasoning, tool-call arguments) of relayed chunk events."""
+    parts: list[str] = []
+    for event in events:
+        try:
+            chunk = _chunk(event[6:])
+        except msgspec.DecodeError:
+            continue
+        for choice in chunk.choices:
+            delta = choice.delta
+            if delta is None:
+                continue
+            parts += [text for text in (delta.content, delta.reasoning_content) if text]
+            for call in delta.tool_calls or ():
+                function = call.get("function") or {}
+                parts += [str(function.get(name) or "") for name in ("name", "arguments")]
+    return "".join(parts)
+
+
+StreamEnd = Callable[[Usage | None, list[bytes], str], Awaitable[None]]
 
 
 async def relay(stream: ChatStream, *, strip_usage: bool, on_end: StreamEnd) -> AsyncIterator[bytes]:
-    """Yield each event as it arrives; `on_end(usage, content_chunks, status)` runs exactly once.
+    """Yield each event as it arrives; `on_end(usage, content_events, status)` runs exactly once,
+    before `data: [DONE]` is passed on when there is one (so a client that fires its next request
+    on [DONE] finds its limits already settled).
 
     The usage-only chunk (empty `choices`) is dropped when the client did not ask for it.
     `status` is success, error, or client_disconnected (the consumer stopped or was cancelled).
     """
     usage: Usage | None = None
-    chunks = 0
+    captured: list[bytes] = []
+    captured_bytes = 0
+    ended = False
+
+    async def finish(status: str) -> None:
+        nonlocal ended
+        if not ended:
+            ended = True
+            with anyio.CancelScope(shield=True):
+                await on_end(usage, captured, status)
+
     status = "client_disconnected"
     try:
         async for event in stream.events():
@@ -49,11 +99,14 @@ async def relay(stream: ChatStream, *, strip_usage: bool, on_end: StreamEnd) -> 
                     if probe is not None and probe.usage is not None:
                         usage = probe.usage
                         if not probe.choices:
-                            if strip_usage:
-                                continue
-                            yield event
+                            if not strip_usage:
+                                yield event
                             continue
-                chunks += 1
+                if captured_bytes < _CAPTURE_LIMIT:
+                    captured.append(event)
+                    captured_bytes += len(event)
+            elif event.startswith(b"data: [DONE]"):
+                await finish("success")
             yield event
         status = "success"
     except httpx.HTTPError as exc:
@@ -61,6 +114,6 @@ async def relay(stream: ChatStream, *, strip_usage: bool, on_end: StreamEnd) -> 
         log.warning("upstream stream broke", extra={"error": type(exc).__name__})
         yield _STREAM_ERROR
     finally:
-        on_end(usage, chunks, status)
+        await finish(status)
         with anyio.CancelScope(shield=True):
             await stream.aclose()

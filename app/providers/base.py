@@ -24,13 +24,20 @@ class Deployment(msgspec.Struct, frozen=True):
     timeout: float | None = None
     input_cost_per_token: str | None = None
     output_cost_per_token: str | None = None
+    params: dict[str, Any] = {}
+    secrets: dict[str, str] = {}
+    rpm: int | None = None
+    tpm: int | None = None
+    max_parallel_requests: int | None = None
+    max_output_tokens: int | None = None
 
-    def __repr__(self) -> str:  # the api_key must never reach a log line through a repr
+    def __repr__(self) -> str:  # credentials must never reach a log line through a repr
         return f"Deployment(id={self.id}, model_name={self.model_name!r}, provider={self.provider!r})"
 
 
 class PromptTokensDetails(msgspec.Struct):
     cached_tokens: int | None = 0
+    cache_write_tokens: int | None = 0  # not OpenAI's: filled by adapters of vendors that bill cache writes
 
 
 class CompletionTokensDetails(msgspec.Struct):

@@ -1,6 +1,6 @@
 """Memory growth of the gateway's API process: its RSS after 5,000 and after 10,000 requests in total.
 
-Every request the bench sent to the gateway counts (set-up calls, probes, warm-up), as counted by
+Every request the bench sent to the gateway counts (set-up calls and answer checks too), as counted by
 `Target.requests_sent`. The load alternates non-streamed and streamed requests so both paths run.
 """
 

@@ -8,10 +8,14 @@ from decimal import Decimal
 
 import openai
 
-from app.billing.pricing import cost_of
+from tasks.usage import price
 from app.billing.usage import UsageEvent
 from tests.conftest import CANARY_PROVIDER_KEY
 from tests.support.ledger import wait_for_rows
+
+
+def cost_of(event: UsageEvent) -> Decimal:
+    return price(event).provider_cost
 
 
 def _event(**fields) -> UsageEvent:
@@ -36,6 +40,30 @@ def test_cached_input_tokens_are_charged_at_the_cached_rate():
     cached = cost_of(_event(prompt_tokens=1_000, cached_tokens=1_000, completion_tokens=0))
     uncached = cost_of(_event(prompt_tokens=1_000, cached_tokens=0, completion_tokens=0))
     assert cached == uncached / 2  # gpt-4o-mini cache reads cost half
+
+
+def test_markup_and_discount_from_the_accounts_price_book():
+    base = price(_event(input_cost_per_token="0.000001", output_cost_per_token="0.000002"))
+    marked = price(_event(input_cost_per_token="0.000001", output_cost_per_token="0.000002", markup_percent="25"))
+    discounted = price(_event(input_cost_per_token="0.000001", output_cost_per_token="0.000002", markup_percent="-10"))
+    assert base.provider_cost == base.cost == Decimal("0.005")
+    assert marked.provider_cost == Decimal("0.005") and marked.cost == Decimal("0.00625")
+    assert discounted.cost == Decimal("0.0045")
+
+
+def test_cache_writes_are_charged_at_the_cache_write_rate():
+    # claude-sonnet-4-5: $3 input, $3.75 cache write, $0.30 cache read per million tokens.
+    event = _event(provider="anthropic", upstream_model="claude-sonnet-4-5", prompt_tokens=3_000, cached_tokens=1_000,
+                   cache_write_tokens=1_000, completion_tokens=0)
+    assert cost_of(event) == (Decimal("3") * 1000 + Decimal("3.75") * 1000 + Decimal("0.3") * 1000) / 1_000_000
+
+
+def test_tiered_prices_above_the_tier_go_through_the_catalog():
+    # gemini-2.5-pro doubles its input price above 200k prompt tokens.
+    below = cost_of(_event(provider="gemini", upstream_model="gemini-2.5-pro", prompt_tokens=100_000, completion_tokens=0))
+    above = cost_of(_event(provider="gemini", upstream_model="gemini-2.5-pro", prompt_tokens=300_000, completion_tokens=0))
+    assert below == Decimal("0.125")
+    assert above == Decimal("0.75")
 
 
 def test_unknown_models_cost_nothing_rather_than_failing():

@@ -74,8 +74,8 @@ async def test_record_usage_twice_writes_once_and_charges_once(db, tenant):
                        completion_tokens=10, input_cost_per_token="0.001", output_cost_per_token="0.002")
     ctx = {"db": db, "job_try": 1}
 
-    assert await record_usage(ctx, [event]) == 1
-    assert await record_usage(ctx, [event, event]) == 0
+    assert await record_usage(ctx, None, [event]) == 1
+    assert await record_usage(ctx, None, [event, event]) == 0
 
     rows = await db.fetch("SELECT cost FROM usage_ledger WHERE request_id = $1", event.request_id)
     assert [row["cost"] for row in rows] == [Decimal("0.03")]

@@ -6,7 +6,9 @@ from typing import Any
 from uuid import UUID
 
 from app.admin import fields
-from app.admin.models.schemas import Model, ModelCreate, PublicParams
+import msgspec
+
+from app.admin.models.schemas import LitellmParams, Model, ModelCreate, PublicParams
 from app.db.tables import ModelDeployment
 from app.lib.errors import InvalidRequest, NotFound
 from app.providers.registry import split_model
@@ -15,6 +17,9 @@ from app.tenancy.context import require_account
 from app.tenancy.scoped import scoped
 
 _PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token")
+# Provider settings kept in clear (shown back), and credentials kept sealed (never shown back).
+PROVIDER_PARAMS = ("aws_region_name", "vertex_project", "vertex_location")
+SECRET_PARAMS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "vertex_credentials")
 
 
 def _api_base(value: str | None) -> str | None:
@@ -32,14 +37,19 @@ def _model(row: dict) -> Model:
     for name in _PRICE_FIELDS:
         if row[name] is not None:
             info[name] = float(row[name])
+    provider_params = row["provider_params"] or {}
     params = PublicParams(
         model=f"{row['provider']}/{row['upstream_model']}", api_base=row["api_base"], api_version=row["api_version"],
-        rpm=row["rpm"], tpm=row["tpm"], timeout=fields.amount(row["timeout"]),
+        rpm=row["rpm"], tpm=row["tpm"], max_parallel_requests=row["max_parallel_requests"],
+        timeout=fields.amount(row["timeout"]),
         input_cost_per_token=fields.amount(row["input_cost_per_token"]),
         output_cost_per_token=fields.amount(row["output_cost_per_token"]),
+        **{name: provider_params.get(name) for name in PROVIDER_PARAMS},
     )
+    credentials = ["api_key"] if row["api_key_encrypted"] else []
     return Model(model_id=row["id"], model_name=row["model_name"], litellm_params=params, model_info=info,
-                 provider=row["provider"], has_api_key=bool(row["api_key_encrypted"]))
+                 provider=row["provider"], has_api_key=bool(row["api_key_encrypted"]),
+                 credentials_set=credentials + _sealed_names(row))
 
 
 def _price(params_value: float | None, info: dict[str, Any], name: str):
@@ -47,6 +57,22 @@ def _price(params_value: float | None, info: dict[str, Any], name: str):
     if value is not None and not isinstance(value, (int, float)):
         raise InvalidRequest(f"'model_info.{name}' must be a number", param=f"model_info.{name}")
     return fields.money(value, f"model_info.{name}")
+
+
+def _sealed_names(row: dict) -> list[str]:
+    """Which further credentials are stored (their names only: the values never leave the box)."""
+    if not row["secret_params_encrypted"]:
+        return []
+    return sorted(msgspec.json.decode(runtime().credentials.open(row["secret_params_encrypted"])))
+
+
+def _seal_secrets(params: LitellmParams) -> str | None:
+    secrets = {}
+    for name in SECRET_PARAMS:
+        value = getattr(params, name)
+        if value is not None:
+            secrets[name] = value if isinstance(value, str) else msgspec.json.encode(value).decode()
+    return runtime().credentials.seal(msgspec.json.encode(secrets).decode()) if secrets else None
 
 
 async def create_model(data: ModelCreate) -> Model:
@@ -65,10 +91,13 @@ async def create_model(data: ModelCreate) -> Model:
         model_name=name, provider=provider, upstream_model=upstream_model, api_base=_api_base(params.api_base),
         api_version=params.api_version, rpm=fields.non_negative(params.rpm, "litellm_params.rpm"),
         tpm=fields.non_negative(params.tpm, "litellm_params.tpm"),
+        max_parallel_requests=fields.non_negative(params.max_parallel_requests, "litellm_params.max_parallel_requests"),
         timeout=fields.money(params.timeout, "litellm_params.timeout"),
         input_cost_per_token=_price(params.input_cost_per_token, info, "input_cost_per_token"),
         output_cost_per_token=_price(params.output_cost_per_token, info, "output_cost_per_token"),
         api_key_encrypted=runtime().credentials.seal(params.api_key) if params.api_key else None,
+        secret_params_encrypted=_seal_secrets(params),
+        provider_params={name: getattr(params, name) for name in PROVIDER_PARAMS if getattr(params, name) is not None},
         model_info={k: v for k, v in info.items() if k not in _PRICE_FIELDS},
     )
     if model_id is not None:

@@ -5,11 +5,14 @@ from app.db.tables.accounts import Account, AccountAdmin
 from app.db.tables.identity import Organization, Team, TeamMembership, User
 from app.db.tables.keys import VirtualKey
 from app.db.tables.models import ModelDeployment
-from app.db.tables.usage import UsageRecord
+from app.db.tables.usage import BudgetAlert, BudgetUsage, SpendDaily, UsageOutbox, UsageRecord
 
-TENANT_TABLES = (AccountAdmin, Organization, Team, TeamMembership, User, VirtualKey, ModelDeployment, UsageRecord)
+TENANT_TABLES = (
+    AccountAdmin, Organization, Team, TeamMembership, User, VirtualKey, ModelDeployment, UsageRecord, SpendDaily,
+    BudgetUsage, BudgetAlert,
+)
 
 __all__ = [
-    "TENANT_TABLES", "Account", "AccountAdmin", "ModelDeployment", "Organization", "Team",
-    "TeamMembership", "UsageRecord", "User", "VirtualKey",
+    "TENANT_TABLES", "Account", "AccountAdmin", "BudgetAlert", "BudgetUsage", "ModelDeployment", "Organization",
+    "SpendDaily", "Team", "TeamMembership", "UsageOutbox", "UsageRecord", "User", "VirtualKey",
 ]

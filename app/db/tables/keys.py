@@ -21,6 +21,7 @@ class VirtualKey(Table, tablename="virtual_keys"):
     models = Array(base_column=Varchar(length=200), default=[])
     max_budget = Numeric(digits=MONEY, null=True, default=None)
     budget_duration = Varchar(length=16, null=True, default=None)
+    budget_reset_at = Timestamptz(null=True, default=None, help_text="End of the current budget period")
     rpm_limit = Integer(null=True, default=None)
     tpm_limit = Integer(null=True, default=None)
     max_parallel_requests = Integer(null=True, default=None)

@@ -16,8 +16,12 @@ class ModelDeployment(Table, tablename="model_deployments"):
     api_base = Varchar(length=2000, null=True, default=None)
     api_version = Varchar(length=64, null=True, default=None)
     api_key_encrypted = Text(null=True, default=None, help_text="Fernet token; never returned")
+    provider_params = JSONB(default={}, help_text="Non-secret provider settings (region, project, location...)")
+    secret_params_encrypted = Text(null=True, default=None,
+                                   help_text="Fernet token of a JSON object of further credentials; never returned")
     rpm = Integer(null=True, default=None)
     tpm = Integer(null=True, default=None)
+    max_parallel_requests = Integer(null=True, default=None)
     timeout = Numeric(digits=(10, 3), null=True, default=None)
     input_cost_per_token = Numeric(digits=PRICE, null=True, default=None)
     output_cost_per_token = Numeric(digits=PRICE, null=True, default=None)

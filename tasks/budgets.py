@@ -1,0 +1,103 @@
+"""Budget upkeep: moving periods on, restoring Redis counters after a data loss, delivering alerts."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from app.billing.limits import ALIVE_KEY, BUDGET_KEY_TTL, LIFETIME, SEED, to_units
+from app.billing.periods import current_period
+from app.lib.invalidation import CHANNEL
+
+log = logging.getLogger("alchemi.tasks.budgets")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_BUDGETED_TABLES = ("virtual_keys", "users", "teams", "organizations", "accounts")
+_LEVEL_OF_TABLE = {"virtual_keys": "key", "users": "user", "teams": "team", "organizations": "organization",
+                   "accounts": "account"}
+
+
+async def reset_budget_periods(ctx: dict[str, Any]) -> int:
+    """Move `budget_reset_at` of every level whose period ended to the end of its current period.
+
+    Admission computes the same period from the old value, so a late run never charges a
+    request to the wrong period; this keeps what /key/info & co. show current.
+    """
+    now = datetime.now(timezone.utc)
+    moved = 0
+    accounts: set[str] = set()
+    async with ctx["db"].acquire() as conn:
+        for table in _BUDGETED_TABLES:
+            account_column = "id" if table == "accounts" else "account_id"
+            rows = await conn.fetch(
+                f"SELECT id, {account_column} AS account_id, budget_duration, budget_reset_at FROM {table} "
+                "WHERE budget_duration IS NOT NULL AND (budget_reset_at IS NULL OR budget_reset_at <= $1)", now)
+            for row in rows:
+                try:
+                    _, end = current_period(row["budget_reset_at"] or _EPOCH, row["budget_duration"], now)
+                except ValueError:
+                    continue
+                await conn.execute(f"UPDATE {table} SET budget_reset_at = $2 WHERE id = $1 AND "
+                                   "budget_reset_at IS NOT DISTINCT FROM $3", row["id"], end, row["budget_reset_at"])
+                accounts.add(str(row["account_id"]))
+                moved += 1
+    for account_id in accounts:
+        await ctx["redis"].publish(CHANNEL, f"account:{account_id}")
+    return moved
+
+
+async def restore_budget_counters(ctx: dict[str, Any]) -> int:
+    """After Redis lost its data (no `al:alive`), put every live period's recorded spend back, then mark it alive.
+
+    Until then admissions seed the counters they touch themselves, one period at a time.
+    """
+    redis = ctx["redis"]
+    if await redis.exists(ALIVE_KEY):
+        return 0
+    now = datetime.now(timezone.utc)
+    async with ctx["db"].acquire() as conn:
+        rows = await conn.fetch("SELECT level, entity_id, period_end, spend FROM budget_usage "
+                                "WHERE period_end > $1 OR period_end = $2", now, _EPOCH)
+    for row in rows:
+        period = int(row["period_end"].timestamp())
+        expire = period + BUDGET_KEY_TTL if period != LIFETIME else 0
+        await SEED(redis, [f"al:{row['level']}:{row['entity_id']}:b:{period}"], [to_units(row["spend"]), expire])
+    await redis.set(ALIVE_KEY, now.isoformat())
+    log.info("budget counters restored", extra={"periods": len(rows)})
+    return len(rows)
+
+
+async def deliver_budget_alert(ctx: dict[str, Any], alert_id: int) -> str:
+    """POST a crossed soft-budget threshold to the account's alert webhook (metadata.alert_webhook_url)."""
+    async with ctx["db"].acquire() as conn:
+        alert = await conn.fetchrow(
+            "SELECT b.*, a.metadata AS account_metadata, a.name AS account_name FROM budget_alerts b "
+            "JOIN accounts a ON a.id = b.account_id WHERE b.id = $1", alert_id)
+    if alert is None or alert["delivered_at"] is not None:
+        return "nothing to do"
+    metadata = _json(alert["account_metadata"])
+    url = metadata.get("alert_webhook_url") if isinstance(metadata, dict) else None
+    if url:
+        payload = {
+            "type": "budget_alert", "alert_id": alert["id"], "account_id": str(alert["account_id"]),
+            "account_name": alert["account_name"], "level": alert["level"], "entity_id": str(alert["entity_id"]),
+            "threshold_percent": alert["threshold"], "spend": str(alert["spend"]),
+            "max_budget": str(alert["max_budget"]), "period_end": alert["period_end"].isoformat(),
+        }
+        response = await ctx["http"].post(url, json=payload, timeout=10)
+        if response.status_code >= 400:
+            from arq import Retry
+
+            raise Retry(defer=min(ctx.get("job_try", 1) * 5, 300))
+    async with ctx["db"].acquire() as conn:
+        await conn.execute("UPDATE budget_alerts SET delivered_at = now() WHERE id = $1", alert_id)
+    return "delivered" if url else "recorded (no webhook configured)"
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        import msgspec
+
+        return msgspec.json.decode(value)
+    return value or {}
