@@ -87,7 +87,7 @@ async def start_runtime(settings: Settings) -> Runtime:
                           outbox=write_outbox),
         limiter=Limiter(
             # Its own connections with short timeouts: a Redis outage must fail requests fast, not hang them.
-            Redis.from_url(settings.redis_url, socket_timeout=settings.limits_redis_timeout,
+            Redis.from_url(settings.limits_redis_url or settings.redis_url, socket_timeout=settings.limits_redis_timeout,
                            socket_connect_timeout=settings.limits_redis_timeout, retry_on_timeout=False,
                            max_connections=256),
             fail_open=settings.limits_fail_open, seed=recorded_spend,

@@ -6,9 +6,12 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
+
 from app.billing.limits import ALIVE_KEY, BUDGET_KEY_TTL, LIFETIME, SEED, to_units
 from app.billing.periods import current_period
 from app.lib.invalidation import CHANNEL
+from tasks.usage import record_usage
 
 log = logging.getLogger("alchemi.tasks.budgets")
 
@@ -55,6 +58,12 @@ async def restore_budget_counters(ctx: dict[str, Any]) -> int:
     redis = ctx["redis"]
     if await redis.exists(ALIVE_KEY):
         return 0
+    # Usage still in the outbox is spend too: record it first, so the counters start from all of it.
+    async with ctx["db"].acquire() as conn:
+        pending = await conn.fetch("SELECT batch_id, events FROM usage_outbox WHERE processed_at IS NULL "
+                                   "ORDER BY created_at")
+    for batch in pending:
+        await record_usage(ctx, str(batch["batch_id"]), msgspec.msgpack.decode(batch["events"]))
     now = datetime.now(timezone.utc)
     async with ctx["db"].acquire() as conn:
         rows = await conn.fetch("SELECT level, entity_id, period_end, spend FROM budget_usage "
@@ -97,7 +106,5 @@ async def deliver_budget_alert(ctx: dict[str, Any], alert_id: int) -> str:
 
 def _json(value: Any) -> Any:
     if isinstance(value, str):
-        import msgspec
-
         return msgspec.json.decode(value)
     return value or {}

@@ -19,17 +19,12 @@ import asyncpg
 import msgspec
 from arq import Retry
 
-from app.billing import pricing
-from app.billing.pricing import TokenCounts
-from app.billing.usage import UsageEvent
+from app.billing.usage import LEVEL_OWNER, PricedEvent, UsageEvent, price_event
 from app.lib.jobs import enqueue
 
 log = logging.getLogger("alchemi.tasks.usage")
 
 ALERT_THRESHOLDS = (50, 80, 100)
-CENT_FRACTION = Decimal("1e-12")
-LEVEL_OWNER = {"key": "key_id", "user": "user_id", "team": "team_id", "organization": "organization_id",
-               "account": "account_id"}
 
 _INSERT = """
 INSERT INTO usage_ledger (request_id, account_id, organization_id, team_id, user_id, key_id, call_type, model,
@@ -83,23 +78,6 @@ RETURNING id
 _OUTBOX_DONE = "UPDATE usage_outbox SET processed_at = now() WHERE batch_id = $1 AND processed_at IS NULL"
 
 
-class Priced(msgspec.Struct):
-    event: UsageEvent
-    provider_cost: Decimal
-    cost: Decimal
-
-
-def price(event: UsageEvent) -> Priced:
-    sheet = pricing.sheet_for(event.provider, event.upstream_model, event.input_cost_per_token,
-                              event.output_cost_per_token)
-    tokens = TokenCounts(prompt=event.prompt_tokens, completion=event.completion_tokens, cached=event.cached_tokens,
-                         cache_write=event.cache_write_tokens)
-    provider_cost = pricing.cost(sheet, tokens)
-    charged = pricing.charged(provider_cost, Decimal(event.markup_percent))
-    # The ledger's precision (numeric(24,12)): every sum derived from it then adds up to the cent.
-    return Priced(event, provider_cost.quantize(CENT_FRACTION), charged.quantize(CENT_FRACTION))
-
-
 def _uuid(value: str | None) -> UUID | None:
     return UUID(value) if value else None
 
@@ -108,7 +86,7 @@ def _time(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=timezone.utc)
 
 
-def _ledger_columns(rows: list[Priced]) -> list[list[Any]]:
+def _ledger_columns(rows: list[PricedEvent]) -> list[list[Any]]:
     events = [row.event for row in rows]
     return [
         [e.request_id for e in events], [UUID(e.account_id) for e in events],
@@ -132,7 +110,7 @@ async def record_usage(ctx: dict[str, Any], batch_id: str | None, events: list[A
     unique: dict[str, UsageEvent] = {}
     for event in msgspec.convert(events, list[UsageEvent]):
         unique.setdefault(event.request_id, event)
-    rows = [price(event) for event in unique.values()]
+    rows = [price_event(event) for event in unique.values()]
     try:
         inserted, alerts = await _write(ctx["db"], rows, batch_id)
     except Exception as exc:  # noqa: BLE001
@@ -145,7 +123,7 @@ async def record_usage(ctx: dict[str, Any], batch_id: str | None, events: list[A
     return inserted
 
 
-async def _write(pool: asyncpg.Pool, rows: list[Priced], batch_id: str | None) -> tuple[int, list[int]]:
+async def _write(pool: asyncpg.Pool, rows: list[PricedEvent], batch_id: str | None) -> tuple[int, list[int]]:
     async with pool.acquire() as conn, conn.transaction():
         inserted = {row["request_id"] for row in await conn.fetch(_INSERT, *_ledger_columns(rows))} if rows else set()
         fresh = [row for row in rows if row.event.request_id in inserted]
@@ -159,7 +137,7 @@ async def _write(pool: asyncpg.Pool, rows: list[Priced], batch_id: str | None) -
     return len(fresh), alerts
 
 
-async def _add_spend(conn: asyncpg.Connection, fresh: list[Priced]) -> None:
+async def _add_spend(conn: asyncpg.Connection, fresh: list[PricedEvent]) -> None:
     for level, table in _SPEND_TABLES.items():
         totals: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
         for row in fresh:
@@ -178,7 +156,7 @@ async def _add_spend(conn: asyncpg.Connection, fresh: list[Priced]) -> None:
         await conn.execute(_ADD_ACCOUNT_SPEND, [UUID(a) for a in by_account], list(by_account.values()))
 
 
-async def _add_period_spend(conn: asyncpg.Connection, fresh: list[Priced]) -> list[int]:
+async def _add_period_spend(conn: asyncpg.Connection, fresh: list[PricedEvent]) -> list[int]:
     """budget_usage += cost for the period each request was admitted in; returns new alert ids."""
     totals: dict[tuple[str, str, str, int], Decimal] = defaultdict(Decimal)
     limits: dict[tuple[str, str, str, int], Decimal] = {}
@@ -213,7 +191,7 @@ async def _add_period_spend(conn: asyncpg.Connection, fresh: list[Priced]) -> li
     return alerts
 
 
-async def _add_daily(conn: asyncpg.Connection, fresh: list[Priced]) -> None:
+async def _add_daily(conn: asyncpg.Connection, fresh: list[PricedEvent]) -> None:
     buckets: dict[tuple, list] = {}
     for row in fresh:
         e = row.event

@@ -7,7 +7,11 @@ from decimal import Decimal
 from uuid import UUID
 
 from app.billing.limits import LevelLimits
-from app.db.tables import BudgetUsage
+import msgspec
+
+from app.billing.usage import LEVEL_OWNER, UsageEvent, price_event
+from app.db.tables import BudgetUsage, UsageOutbox
+from app.tenancy.context import require_account
 from app.tenancy.scoped import scoped
 
 
@@ -16,9 +20,27 @@ def period_end(period: int) -> datetime:
 
 
 async def recorded_spend(level: LevelLimits) -> Decimal:
-    """The spend the ledger has recorded for this level's period (runs inside the request's account)."""
+    """What this level's period has spent as far as PostgreSQL knows: the ledger's budget_usage, plus
+    the batches still waiting in the outbox (after Redis lost its queue, they are not in the ledger
+    yet). Runs inside the request's account; only when a Redis counter has to be restored."""
     row = await scoped(BudgetUsage).select(BudgetUsage.spend).where(
         (BudgetUsage.level == level.level) & (BudgetUsage.entity_id == UUID(level.entity_id))
         & (BudgetUsage.period_end == period_end(level.period))
     ).first()
-    return row["spend"] if row else Decimal(0)
+    return (row["spend"] if row else Decimal(0)) + await _pending_spend(level)
+
+
+_PENDING = "SELECT events FROM usage_outbox WHERE processed_at IS NULL AND account_ids ? {}"
+
+
+async def _pending_spend(level: LevelLimits) -> Decimal:
+    account = str(require_account())
+    owner = LEVEL_OWNER[level.level]
+    rows = await UsageOutbox.raw(_PENDING, account)
+    total = Decimal(0)
+    for row in rows:
+        for event in msgspec.convert(msgspec.msgpack.decode(row["events"]), list[UsageEvent]):
+            if (event.account_id == account and event.budget_periods.get(level.level) == level.period
+                    and getattr(event, owner) == level.entity_id):
+                total += price_event(event).cost
+    return total

@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from decimal import Decimal
 
 from collections.abc import Awaitable, Callable
 
 import msgspec
 from arq import ArqRedis
+
+from app.billing import pricing
 
 from app.lib.jobs import enqueue
 
@@ -57,6 +60,31 @@ class UsageEvent(msgspec.Struct, frozen=True):
 
 
 Outbox = Callable[[uuid.UUID, bytes, list[str]], Awaitable[None]]
+
+
+# Which event field names the entity of each budget level.
+LEVEL_OWNER = {"key": "key_id", "user": "user_id", "team": "team_id", "organization": "organization_id",
+               "account": "account_id"}
+
+
+class PricedEvent(msgspec.Struct, frozen=True):
+    event: UsageEvent
+    provider_cost: Decimal  # what the upstream bills
+    cost: Decimal  # what the tenant is charged (the account's price book applied)
+
+
+LEDGER_PRECISION = Decimal("1e-12")  # numeric(24,12): every sum derived from the ledger adds up exactly
+
+
+def price_event(event: UsageEvent) -> PricedEvent:
+    """The one cost calculation, used by the workers for the ledger (and when budgets are restored)."""
+    sheet = pricing.sheet_for(event.provider, event.upstream_model, event.input_cost_per_token,
+                              event.output_cost_per_token)
+    tokens = pricing.TokenCounts(prompt=event.prompt_tokens, completion=event.completion_tokens,
+                                 cached=event.cached_tokens, cache_write=event.cache_write_tokens)
+    provider_cost = pricing.cost(sheet, tokens)
+    charged = pricing.charged(provider_cost, Decimal(event.markup_percent))
+    return PricedEvent(event, provider_cost.quantize(LEDGER_PRECISION), charged.quantize(LEDGER_PRECISION))
 
 
 class UsageBuffer:

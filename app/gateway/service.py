@@ -3,6 +3,7 @@ settle, and hand usage to the workers."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Awaitable
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import anyio
 from litestar import Response
 from litestar.response import Stream
 
@@ -19,7 +21,8 @@ from app.billing.limits import Admission, from_units
 from app.billing.pricing import TokenCounts
 from app.billing.usage import UsageEvent
 from app.gateway.requests import require_input, require_messages, require_model
-from app.gateway.streaming import relay, streamed_text
+from app.gateway.estimates import reply_text, streamed_text
+from app.gateway.streaming import relay
 from app.lib.errors import GatewayError
 from app.lib.metrics import REQUESTS
 from app.providers.base import Deployment, Usage
@@ -124,6 +127,11 @@ class GatewayService:
             await self._finish(call, "error", TokenCounts(), error_type=exc.type)
             exc.headers.setdefault("x-request-id", call.request_id)
             raise
+        except asyncio.CancelledError:
+            # The server is cancelling this request: still free its slot and reservation, and log it.
+            with anyio.CancelScope(shield=True):
+                await self._finish(call, "client_disconnected", TokenCounts())
+            raise
 
     async def chat_completion(self, principal: Principal, body: dict[str, Any]) -> Response:
         require_messages(body)
@@ -133,7 +141,10 @@ class GatewayService:
 
         if not call.stream:
             reply = await self._upstream(call, provider.chat(self.rt.http, call.deployment, body))
-            await self._finish(call, "success", counts_of(reply.usage))
+            if reply.usage is not None:
+                await self._finish(call, "success", counts_of(reply.usage))
+            else:
+                await self._finish(call, "success", _counted(body, reply_text(reply.body)), estimated=True)
             return Response(reply.body, media_type=_JSON, headers=call.headers)
 
         upstream = await self._upstream(call, provider.stream_chat(self.rt.http, call.deployment, body))
@@ -143,9 +154,7 @@ class GatewayService:
                 await self._finish(call, status, counts_of(usage))
                 return
             # The upstream never said (an older server, or the stream ended early): count ourselves.
-            counted = TokenCounts(prompt=tokens.count_messages(body.get("messages") or []),
-                                  completion=tokens.count_text(streamed_text(events)))
-            await self._finish(call, status, counted, estimated=True)
+            await self._finish(call, status, _counted(body, streamed_text(events)), estimated=True)
 
         return Stream(relay(upstream, strip_usage=not wants_usage, on_end=on_end), media_type="text/event-stream",
                       headers={**_SSE_HEADERS, **call.headers})
@@ -166,6 +175,10 @@ class GatewayService:
             "object": "list",
             "data": [{"id": name, "object": "model", "created": 0, "owned_by": "alchemi"} for name in names],
         }
+
+
+def _counted(body: dict[str, Any], generated: str) -> TokenCounts:
+    return TokenCounts(prompt=tokens.count_messages(body.get("messages") or []), completion=tokens.count_text(generated))
 
 
 def deployment_limits(deployment: Deployment) -> tuple[plan.LevelSpec, ...]:

@@ -27,42 +27,6 @@ _STREAM_ERROR = (
 # Content chunks kept in case the upstream never reports usage (then the gateway counts tokens).
 _CAPTURE_LIMIT = 4 * 1024 * 1024
 
-class _Delta(msgspec.Struct):
-    content: str | None = None
-    reasoning_content: str | None = None
-    tool_calls: list[dict] | None = None
-
-
-class _Choice(msgspec.Struct):
-    delta: _Delta | None = None
-
-
-class _Chunk(msgspec.Struct):
-    choices: list[_Choice] = []
-
-
-_chunk = msgspec.json.Decoder(_Chunk).decode
-
-
-def streamed_text(events: list[bytes]) -> str:
-    """The generated text (content, reasoning, tool-call arguments) of relayed chunk events."""
-    parts: list[str] = []
-    for event in events:
-        try:
-            chunk = _chunk(event[6:])
-        except msgspec.DecodeError:
-            continue
-        for choice in chunk.choices:
-            delta = choice.delta
-            if delta is None:
-                continue
-            parts += [text for text in (delta.content, delta.reasoning_content) if text]
-            for call in delta.tool_calls or ():
-                function = call.get("function") or {}
-                parts += [str(function.get(name) or "") for name in ("name", "arguments")]
-    return "".join(parts)
-
-
 StreamEnd = Callable[[Usage | None, list[bytes], str], Awaitable[None]]
 
 

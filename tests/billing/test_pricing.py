@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import openai
 
-from tasks.usage import price
+from app.billing.usage import price_event as price
 from app.billing.usage import UsageEvent
 from tests.conftest import CANARY_PROVIDER_KEY
 from tests.support.ledger import wait_for_rows

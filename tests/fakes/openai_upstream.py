@@ -7,6 +7,7 @@ app so that it costs as little CPU as possible next to the gateway being measure
 Behaviour is chosen by the requested model name:
   error-500 / error-429 / error-400  answer with that status and an OpenAI error body
   echo-key-400                       a 400 whose message quotes the Authorization header received
+  no-usage-*                         never reports usage (like servers that ignore stream_options)
   slow-<ms>                          wait that many milliseconds before answering (streams: per chunk)
 anything else answers normally. `tools` in the request makes the answer a tool call.
 """
@@ -179,9 +180,11 @@ class FakeOpenAIApp:
                     "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
                 },
             }
+            if model.startswith("no-usage"):
+                del payload["usage"]
             return await self._send_json(send, 200, _json_encode(payload))
 
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage")) and not model.startswith("no-usage")
         await send({
             "type": "http.response.start",
             "status": 200,
