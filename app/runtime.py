@@ -17,6 +17,8 @@ from app.billing.limits import Limiter
 from app.billing.usage import UsageBuffer
 from app.db.piccolo_conf import DB
 from app.gateway.catalog import DeploymentCatalog
+from app.gateway.routing.health import DeploymentHealth
+from app.gateway.routing.router import Router
 from app.lib.crypto import CredentialBox, KeyHasher
 from app.lib.http import create_upstream_client
 from app.lib.invalidation import InvalidationBus
@@ -40,6 +42,7 @@ class Runtime:
     catalog: DeploymentCatalog
     usage: UsageBuffer
     limiter: Limiter
+    router: Router
 
     @property
     def db(self):
@@ -92,6 +95,7 @@ async def start_runtime(settings: Settings) -> Runtime:
                            max_connections=256),
             fail_open=settings.limits_fail_open, seed=recorded_spend,
         ),
+        router=Router(redis, DeploymentHealth(redis, bus)),
     )
     await bus.start()
     _runtime.usage.start()

@@ -151,10 +151,13 @@ local rid = ARGV[1]
 local reserved = tonumber(ARGV[2])
 local actual = tonumber(ARGV[3])
 local tokens = tonumber(ARGV[4])
+local refund = ARGV[5] == '1'
 local n = #KEYS / 5
 for i = 0, n - 1 do
-  local b, r, t, p = KEYS[i*5+1], KEYS[i*5+2], KEYS[i*5+4], KEYS[i*5+5]
-  local budget, tpm, par = tonumber(ARGV[5 + i*3]), tonumber(ARGV[6 + i*3]), tonumber(ARGV[7 + i*3])
+  local b, r, m, t, p = KEYS[i*5+1], KEYS[i*5+2], KEYS[i*5+3], KEYS[i*5+4], KEYS[i*5+5]
+  local budget, rpm, tpm, par = tonumber(ARGV[6 + i*4]), tonumber(ARGV[7 + i*4]), tonumber(ARGV[8 + i*4]),
+    tonumber(ARGV[9 + i*4])
+  if refund and rpm >= 0 and tonumber(redis.call('GET', m) or '0') > 0 then redis.call('DECR', m) end
   if budget >= 0 then
     if reserved > 0 and redis.call('ZREM', r, rid .. ':' .. reserved) == 1 then
       redis.call('HINCRBY', b, 'res', -reserved)
@@ -247,16 +250,20 @@ class Limiter:
         raise ServiceUnavailable("Budget counters are being restored; retry shortly", code="limits_restoring",
                                  headers={"Retry-After": "1"})
 
-    async def settle(self, admission: Admission, actual_cost: Decimal, tokens: int) -> None:
-        """Replace the reservation with the actual cost, add the tokens, free the slot. Safe to call twice."""
+    async def settle(self, admission: Admission, actual_cost: Decimal, tokens: int, *, refund: bool = False) -> None:
+        """Replace the reservation with the actual cost, add the tokens, free the slot. Safe to call twice.
+
+        `refund`: the attempt failed and the request goes on elsewhere, so it does not count toward rpm.
+        """
         if admission.settled:
             return
         admission.settled = True
         keys: list[str] = []
-        args: list = [admission.request_id, admission.reserved_units, to_units(actual_cost) if actual_cost else 0, tokens]
+        args: list = [admission.request_id, admission.reserved_units, to_units(actual_cost) if actual_cost else 0,
+                      tokens, "1" if refund else "0"]
         for level in admission.levels:
             keys += _keys(level, admission.minute)
-            args += [_flag(level.budget_units), _flag(level.tpm), _flag(level.parallel)]
+            args += [_flag(level.budget_units), _flag(level.rpm), _flag(level.tpm), _flag(level.parallel)]
         try:
             await SETTLE(self._redis, keys, args)
         except (RedisError, OSError) as exc:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import random
 import time
 from uuid import UUID
 
 import msgspec
 
-from app.db.tables import ModelDeployment
+from app.db.tables import Account, ModelDeployment
+from app.gateway.routing.settings import RouterSettings, parse_settings
 from app.lib.crypto import CredentialBox
-from app.lib.errors import ModelNotFound, PermissionDenied
 from app.lib.invalidation import InvalidationBus
 from app.lib.logs import register_secret
 from app.providers.base import Deployment
@@ -25,12 +24,17 @@ def _positive_int(value) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
+class AccountModels(msgspec.Struct, frozen=True):
+    groups: dict[str, list[Deployment]]
+    settings: RouterSettings
+
+
 class DeploymentCatalog:
     def __init__(self, bus: InvalidationBus, credentials: CredentialBox, ttl: float) -> None:
         self._bus = bus
         self._credentials = credentials
         self._ttl = ttl
-        self._by_account: dict[UUID, tuple[dict[str, list[Deployment]], float]] = {}
+        self._by_account: dict[UUID, tuple[AccountModels, float]] = {}
         self.generation = 0
         bus.subscribe(self._on_invalidate)
 
@@ -41,15 +45,20 @@ class DeploymentCatalog:
         elif topic == "all":
             self._by_account.clear()
 
-    async def models_of(self, account_id: UUID) -> dict[str, list[Deployment]]:
+    async def models_of(self, account_id: UUID) -> AccountModels:
         entry = self._by_account.get(account_id)
         if entry is not None and entry[1] > time.monotonic() and self._bus.healthy:
             return entry[0]
         generation = self.generation
-        groups = await self._load()
+        models = AccountModels(await self._load(), await self._settings(account_id))
         if generation == self.generation:
-            self._by_account[account_id] = (groups, time.monotonic() + self._ttl)
-        return groups
+            self._by_account[account_id] = (models, time.monotonic() + self._ttl)
+        return models
+
+    async def _settings(self, account_id: UUID) -> RouterSettings:
+        row = await Account.select(Account.router_settings).where(Account.id == account_id).output(
+            load_json=True).first()
+        return parse_settings(row["router_settings"] if row else None)
 
     async def _load(self) -> dict[str, list[Deployment]]:
         """Runs inside the request's account context: the scoped layer adds the account filter."""
@@ -69,17 +78,8 @@ class DeploymentCatalog:
                 params=row["provider_params"] or {}, secrets=secrets, rpm=row["rpm"], tpm=row["tpm"],
                 max_parallel_requests=row["max_parallel_requests"],
                 max_output_tokens=_positive_int((row["model_info"] or {}).get("max_output_tokens")),
+                weight=row["weight"] if row["weight"] is not None else 1,
+                stream_timeout=float(row["stream_timeout"]) if row["stream_timeout"] is not None else None,
             )
             groups.setdefault(deployment.model_name, []).append(deployment)
         return groups
-
-    async def pick(self, account_id: UUID, model_name: str, allowed: tuple[str, ...]) -> Deployment:
-        """A deployment of `model_name` in this account; 404 if the account has none, 403 if the key may not."""
-        groups = await self.models_of(account_id)
-        deployments = groups.get(model_name)
-        if not deployments:
-            raise ModelNotFound(f"The model '{model_name}' does not exist or you do not have access to it.", param="model")
-        if allowed and model_name not in allowed:
-            raise PermissionDenied(f"This key is not allowed to use the model '{model_name}'.", param="model",
-                                   code="model_not_allowed")
-        return deployments[0] if len(deployments) == 1 else random.choice(deployments)

@@ -1,4 +1,24 @@
-"""What every provider adapter offers the gateway, and the shapes it hands back."""
+"""What every provider adapter offers the gateway, and the shapes it hands back.
+
+The gateway speaks OpenAI's chat format inside. An adapter takes an OpenAI-shaped request body
+(already holding the deployment's upstream model name) and answers in OpenAI's shapes:
+
+- `chat(...)` → an `UpstreamReply` whose body is an OpenAI `chat.completion` JSON object and whose
+  `usage` is filled from the vendor's own counts (cached reads in `prompt_tokens_details.cached_tokens`,
+  cache writes in `.cache_write_tokens`, both included in `prompt_tokens`; reasoning tokens in
+  `completion_tokens_details.reasoning_tokens`, included in `completion_tokens`);
+- `stream_chat(...)` → a `ChatStream` whose `events()` yields OpenAI `chat.completion.chunk` SSE events
+  (`data: {...}\n\n`), then ONE usage-only chunk (`"choices": []`, `"usage": {...}`) when the vendor
+  reported usage, then `data: [DONE]\n\n`; the gateway strips the usage chunk for clients that did not ask;
+- `embeddings(...)` → an OpenAI `list` of `embedding` objects with usage.
+
+Optional capabilities are plain methods an adapter may define (same signature): `completions`,
+`rerank`, `image_generation`, `audio_transcription`, `audio_speech`, `moderation`, and for native
+pass-through `responses` / `stream_responses` (OpenAI Responses API) and `messages` / `stream_messages`
+(Anthropic Messages API). A capability an adapter lacks is a 400 for the caller, never a 500.
+Errors: raise `app.providers.errors.upstream_error(...)` / `transport_error(...)` results; adapters never
+branch on another provider's name, and never log or return a credential.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +50,8 @@ class Deployment(msgspec.Struct, frozen=True):
     tpm: int | None = None
     max_parallel_requests: int | None = None
     max_output_tokens: int | None = None
+    weight: int = 1
+    stream_timeout: float | None = None  # longest silence allowed inside a stream
 
     def __repr__(self) -> str:  # credentials must never reach a log line through a repr
         return f"Deployment(id={self.id}, model_name={self.model_name!r}, provider={self.provider!r})"

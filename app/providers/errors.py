@@ -36,16 +36,34 @@ def vendor_message(body: bytes) -> tuple[str | None, str | None, str | None]:
 
 
 def _scrub(text: str, deployment: Deployment) -> str:
-    if deployment.api_key:
-        text = text.replace(deployment.api_key, "[redacted]")
+    for secret in (deployment.api_key, *deployment.secrets.values()):
+        if secret:
+            text = text.replace(secret, "[redacted]")
     return redact(text)[:2000]
 
 
-def upstream_error(status: int, body: bytes, deployment: Deployment, *, retry_after: str | None = None) -> GatewayError:
-    """The caller's own mistakes (400, 404, 413, 422) pass through; the rest is the gateway's problem."""
-    message, param, code = vendor_message(body)
+_CONTEXT_WINDOW_HINTS = ("context_length_exceeded", "maximum context length", "context window", "prompt is too long",
+                         "input is too long", "too many tokens", "exceeds the maximum number of tokens")
+
+
+def is_context_window_error(message: str | None, code: str | None) -> bool:
+    text = f"{code or ''} {message or ''}".lower()
+    return any(hint in text for hint in _CONTEXT_WINDOW_HINTS)
+
+
+def upstream_error(status: int, body: bytes, deployment: Deployment, *, retry_after: str | None = None,
+                   message: str | None = None) -> GatewayError:
+    """The caller's own mistakes (400, 404, 413, 422) pass through; the rest is the gateway's problem.
+
+    `message` overrides the OpenAI-shaped parsing for vendors whose error bodies look different.
+    A prompt too long for the model gets code `context_length_exceeded` (routing may fall back).
+    """
+    parsed_message, param, code = vendor_message(body)
+    message = message or parsed_message
     label = f"{deployment.provider} upstream for '{deployment.model_name}'"
     if status in (400, 404, 413, 422):
+        if is_context_window_error(message, code):
+            code = "context_length_exceeded"
         error = InvalidRequest(_scrub(message or f"{label} rejected the request", deployment), param=param, code=code)
         error.status = status
         return error

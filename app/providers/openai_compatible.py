@@ -83,10 +83,12 @@ class OpenAICompatible:
                 headers[self.preset.auth_header] = deployment.api_key
         return headers
 
-    def _timeout(self, client: httpx.AsyncClient, deployment: Deployment) -> httpx.Timeout:
-        if deployment.timeout is None:
+    def _timeout(self, client: httpx.AsyncClient, deployment: Deployment, *, stream: bool = False) -> httpx.Timeout:
+        # A stream's read timeout is the longest silence between two chunks (stream_timeout), if set.
+        read = (deployment.stream_timeout if stream else None) or deployment.timeout
+        if read is None:
             return client.timeout
-        return httpx.Timeout(connect=client.timeout.connect, read=deployment.timeout, write=client.timeout.write,
+        return httpx.Timeout(connect=client.timeout.connect, read=read, write=client.timeout.write,
                              pool=client.timeout.pool)
 
     async def _post(self, client: httpx.AsyncClient, deployment: Deployment, path: str, body: dict[str, Any]) -> UpstreamReply:
@@ -112,7 +114,8 @@ class OpenAICompatible:
         # when the client did not ask for it.
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         request = client.build_request("POST", self._url(deployment, "/chat/completions"), content=_encode(body),
-                                       headers=self._headers(deployment), timeout=self._timeout(client, deployment))
+                                       headers=self._headers(deployment),
+                                       timeout=self._timeout(client, deployment, stream=True))
         try:
             response = await client.send(request, stream=True)
         except httpx.HTTPError as exc:
@@ -139,3 +142,5 @@ PRESETS = (
     Preset("ollama", "http://127.0.0.1:11434/v1", requires_api_key=False),
     Preset("hosted_vllm", None, requires_api_key=False),
 )
+
+PROVIDERS = {preset.name: OpenAICompatible(preset) for preset in PRESETS}

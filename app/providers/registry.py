@@ -1,11 +1,16 @@
-"""Every provider the gateway knows, by the prefix used in `litellm_params.model` ("groq/llama-3...")."""
+"""Every provider the gateway knows, by the prefix used in `litellm_params.model` ("groq/llama-3...").
+
+Each provider module exports `PROVIDERS: dict[str, Provider]`; adding a vendor is one line here.
+"""
 
 from __future__ import annotations
 
+from app.providers import anthropic, azure, bedrock, cohere, gemini, openai_compatible, vertex_ai
 from app.providers.base import Provider
-from app.providers.openai_compatible import PRESETS, OpenAICompatible
 
-PROVIDERS: dict[str, Provider] = {preset.name: OpenAICompatible(preset) for preset in PRESETS}
+PROVIDERS: dict[str, Provider] = {}
+for _module in (openai_compatible, azure, anthropic, gemini, vertex_ai, bedrock, cohere):
+    PROVIDERS.update(_module.PROVIDERS)
 
 
 def split_model(model: str) -> tuple[str, str]:

@@ -41,6 +41,7 @@ def _model(row: dict) -> Model:
     params = PublicParams(
         model=f"{row['provider']}/{row['upstream_model']}", api_base=row["api_base"], api_version=row["api_version"],
         rpm=row["rpm"], tpm=row["tpm"], max_parallel_requests=row["max_parallel_requests"],
+        weight=row["weight"], stream_timeout=fields.amount(row["stream_timeout"]),
         timeout=fields.amount(row["timeout"]),
         input_cost_per_token=fields.amount(row["input_cost_per_token"]),
         output_cost_per_token=fields.amount(row["output_cost_per_token"]),
@@ -92,6 +93,8 @@ async def create_model(data: ModelCreate) -> Model:
         api_version=params.api_version, rpm=fields.non_negative(params.rpm, "litellm_params.rpm"),
         tpm=fields.non_negative(params.tpm, "litellm_params.tpm"),
         max_parallel_requests=fields.non_negative(params.max_parallel_requests, "litellm_params.max_parallel_requests"),
+        weight=fields.non_negative(params.weight, "litellm_params.weight") if params.weight is not None else 1,
+        stream_timeout=fields.money(params.stream_timeout, "litellm_params.stream_timeout"),
         timeout=fields.money(params.timeout, "litellm_params.timeout"),
         input_cost_per_token=_price(params.input_cost_per_token, info, "input_cost_per_token"),
         output_cost_per_token=_price(params.output_cost_per_token, info, "output_cost_per_token"),

@@ -24,6 +24,7 @@ class Account(Table, tablename="accounts"):
     spend = Numeric(digits=MONEY, default=Decimal(0))
     metadata = JSONB(default={})
     sso_config = JSONB(default={}, help_text="Per-account identity provider settings (secrets encrypted)")
+    router_settings = JSONB(default={}, help_text="Routing: strategy per model group, retries, fallbacks, cooldowns")
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
     deleted_at = Timestamptz(null=True, default=None, help_text="Soft delete: set means every key is refused")

@@ -22,6 +22,9 @@ class ModelDeployment(Table, tablename="model_deployments"):
     rpm = Integer(null=True, default=None)
     tpm = Integer(null=True, default=None)
     max_parallel_requests = Integer(null=True, default=None)
+    weight = Integer(default=1, help_text="Share of traffic under simple-shuffle routing")
+    stream_timeout = Numeric(digits=(10, 3), null=True, default=None,
+                             help_text="Seconds a stream may stay silent before the call is abandoned")
     timeout = Numeric(digits=(10, 3), null=True, default=None)
     input_cost_per_token = Numeric(digits=PRICE, null=True, default=None)
     output_cost_per_token = Numeric(digits=PRICE, null=True, default=None)
