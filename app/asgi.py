@@ -11,6 +11,7 @@ from litestar.openapi import OpenAPIConfig
 from app.admin.accounts.controller import AccountController
 from app.admin.keys.controller import KeyController
 from app.admin.models.controller import ModelController
+from app.admin.router.controller import RouterSettingsController
 from app.admin.organizations.controller import OrganizationController
 from app.admin.spend.controller import SpendController
 from app.admin.teams.controller import TeamController
@@ -25,7 +26,7 @@ from app.settings import get_settings
 
 ROUTES = [
     HealthController, metrics, ChatController, AccountController, ModelController, KeyController, UserController,
-    TeamController, OrganizationController, SpendController,
+    TeamController, OrganizationController, SpendController, RouterSettingsController,
 ]
 
 

@@ -1,4 +1,5 @@
-"""`alchemi`: up (everything, for `make run`), serve (one API process), worker (one arq worker), migrate."""
+"""`alchemi`: up (everything, for `make run`), serve (one API process), worker (one arq worker), migrate,
+rebuild-rollups (recompute the spend roll-ups from the usage ledger)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,27 @@ async def migrate() -> None:
         result = await run_forwards(app_name="all", migration_id="all", fake=False)
         if not result.success:
             raise SystemExit(f"migrations failed: {result.message}")
+    finally:
+        await conn.close()
+
+
+def cmd_rebuild_rollups(_: argparse.Namespace) -> int:
+    counts = asyncio.run(rebuild_rollups())
+    print(f"usage_ledger: {counts['ledger_rows']} rows read")
+    for table in ("spend_daily", "budget_usage"):
+        print(f"{table}: {counts[f'{table}_rows']} rows rebuilt, {counts[f'{table}_differed']} differed from before")
+    return 0
+
+
+async def rebuild_rollups() -> dict[str, int]:
+    import asyncpg
+
+    from app.billing.rollups import rebuild_rollups as rebuild
+    from app.settings import get_settings
+
+    conn = await asyncpg.connect(get_settings().database_url)
+    try:
+        return await rebuild(conn)
     finally:
         await conn.close()
 
@@ -163,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
 
     migrate_cmd = commands.add_parser("migrate", help="apply database migrations")
     migrate_cmd.set_defaults(func=cmd_migrate)
+
+    rebuild = commands.add_parser("rebuild-rollups", help="recompute spend_daily and budget_usage from the ledger")
+    rebuild.set_defaults(func=cmd_rebuild_rollups)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1,7 +1,8 @@
 """Who may call management routes: dependencies that authenticate and check the caller's role.
 
 Issue-level RBAC (a role × route table) builds on these; today management needs an admin:
-the super admin (master key) or an account admin's key.
+the super admin (master key) or an account admin's key. Read-only routes that any key of the
+account may call (ACCOUNT_MEMBER, e.g. /spend/summary) narrow what they show to the caller themselves.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ async def _account_admin(request: Request) -> Principal:
     return principal
 
 
+async def _account_member(request: Request) -> Principal:
+    """Any valid key acting inside one account; the route decides what of the account it may see."""
+    principal = await runtime().auth.authenticate(request.headers)
+    require_account()
+    return principal
+
+
 async def _super_admin(request: Request) -> Principal:
     principal = await runtime().auth.authenticate(request.headers)
     if not principal.is_super_admin:
@@ -37,4 +45,5 @@ async def _super_admin(request: Request) -> Principal:
 
 
 ACCOUNT_ADMIN = {"principal": Provide(_account_admin)}
+ACCOUNT_MEMBER = {"principal": Provide(_account_member)}
 SUPER_ADMIN = {"principal": Provide(_super_admin)}

@@ -1,4 +1,4 @@
-"""Field rules shared by the management domains: money, emails, durations, ids, names, dates."""
+"""Field rules shared by the management domains: money, limits, emails, durations, ids, names, dates."""
 
 from __future__ import annotations
 
@@ -8,11 +8,19 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
+import msgspec
+
+from app.billing.periods import current_period
 from app.lib.errors import InvalidRequest
 
 _DURATION = re.compile(r"^(\d+)(s|m|h|d|w|mo)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "mo": 2592000}
+_LONGEST_DURATION_S = 100 * 365 * 86400  # beyond this, period arithmetic would leave datetime's range
+_MONEY_CEILING = Decimal(10) ** 12  # numeric(24, 12) keeps 12 digits before the point
+_INT_CEILING = 2**31 - 1  # integer columns
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LIMIT_FIELDS = ("max_budget", "budget_duration", "rpm_limit", "tpm_limit", "max_parallel_requests")
 
 
 def money(value: float | None, param: str = "max_budget") -> Decimal | None:
@@ -23,8 +31,10 @@ def money(value: float | None, param: str = "max_budget") -> Decimal | None:
         amount = Decimal(str(value))
     except InvalidOperation:
         raise InvalidRequest(f"'{param}' must be a number", param=param) from None
-    if amount < 0 or not amount.is_finite():
+    if not amount.is_finite() or amount < 0:  # NaN first: comparing it raises
         raise InvalidRequest(f"'{param}' must be a non-negative number", param=param)
+    if amount >= _MONEY_CEILING:
+        raise InvalidRequest(f"'{param}' must be below {_MONEY_CEILING:,}", param=param)
     return amount
 
 
@@ -42,11 +52,14 @@ def email(value: str, param: str = "user_email") -> str:
 
 
 def duration(value: str | None, param: str = "budget_duration") -> str | None:
-    """Validates `30s`, `5m`, `1h`, `1d`, `1w`, `1mo`; returns it unchanged."""
+    """Validates `30s`, `5m`, `1h`, `1d`, `1w`, `1mo` (more than zero, at most 100 years); returns it unchanged."""
     if value is None:
         return None
-    if not _DURATION.match(value):
+    match = _DURATION.match(value)
+    if not match or int(match.group(1)) == 0:
         raise InvalidRequest(f"'{param}' must look like 30s, 5m, 1h, 1d, 1w or 1mo", param=param)
+    if int(match.group(1)) * _UNIT_SECONDS[match.group(2)] > _LONGEST_DURATION_S:
+        raise InvalidRequest(f"'{param}' is longer than 100 years", param=param)
     return value
 
 
@@ -62,7 +75,54 @@ def expiry(value: str | None, param: str = "duration") -> datetime | None:
 def non_negative(value: int | None, param: str) -> int | None:
     if value is not None and value < 0:
         raise InvalidRequest(f"'{param}' cannot be negative", param=param)
+    if value is not None and value > _INT_CEILING:
+        raise InvalidRequest(f"'{param}' cannot be above {_INT_CEILING}", param=param)
     return value
+
+
+def limits(data: Any, stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The budget and rate-limit fields a request sets, validated, by column name; unset ones are left out.
+
+    On an update (`stored` is the level's row), a `budget_duration` that differs from the stored
+    one also clears `budget_reset_at`. With no reset moment, periods are aligned to the Unix epoch
+    (`1d` = UTC days, `1mo` = calendar months), so the new duration's periods start from that rule at
+    once, instead of the old period running on to its end and the new length being counted from there.
+    """
+    values: dict[str, Any] = {}
+    for name in LIMIT_FIELDS:
+        value = getattr(data, name, msgspec.UNSET)
+        if value is msgspec.UNSET:
+            continue
+        if name == "max_budget":
+            values[name] = money(value, name)
+        elif name == "budget_duration":
+            values[name] = duration(value, name)
+        else:
+            values[name] = non_negative(value, name)
+    if stored is not None and "budget_duration" in values and values["budget_duration"] != stored["budget_duration"]:
+        values["budget_reset_at"] = None
+    return values
+
+
+def budget_reset_at(budget_duration: str | None, stored_reset_at: datetime | None) -> datetime | None:
+    """When the current budget period ends: the period admission charges requests to right now,
+    even before the cron job has moved the stored moment on."""
+    if not budget_duration:
+        return None
+    try:
+        return current_period(stored_reset_at or _EPOCH, budget_duration, datetime.now(timezone.utc))[1]
+    except (ValueError, OverflowError):
+        return stored_reset_at
+
+
+def limits_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A level's limits as every management answer shows them (LiteLLM's names), plus `budget_reset_at`."""
+    return {
+        "max_budget": amount(row["max_budget"]), "budget_duration": row["budget_duration"],
+        "budget_reset_at": budget_reset_at(row["budget_duration"], row["budget_reset_at"]),
+        "rpm_limit": row["rpm_limit"], "tpm_limit": row["tpm_limit"],
+        "max_parallel_requests": row["max_parallel_requests"],
+    }
 
 
 def identifier(value: str | UUID | None, param: str) -> UUID | None:

@@ -23,9 +23,10 @@ from decimal import ROUND_CEILING, Decimal
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from app.lib.errors import BudgetExceeded, RateLimited, ServiceUnavailable
+from app.lib.lua import Script
 from app.lib.metrics import Counter, REGISTRY
 
 log = logging.getLogger("alchemi.limits")
@@ -183,20 +184,6 @@ return 1
 """
 
 BUDGET_KEY_TTL = 7 * 86400  # a period's counter outlives the period by a week (late settlements)
-
-
-class Script:
-    def __init__(self, source: str) -> None:
-        import hashlib
-
-        self.source = source
-        self.sha = hashlib.sha1(source.encode()).hexdigest()
-
-    async def __call__(self, redis: Redis, keys: list[str], args: list) -> object:
-        try:
-            return await redis.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            return await redis.eval(self.source, len(keys), *keys, *args)
 
 
 ADMIT, SETTLE, SEED = Script(_ADMIT), Script(_SETTLE), Script(_SEED)

@@ -97,21 +97,23 @@ async def test_parallel_slots_are_shared_by_the_fleet(fleet, admin, fake):
     assert sorted(r.status_code for r in responses) == [200, 200, 429, 429, 429, 429]
 
 
+@pytest.fixture(scope="module")
+def cut_off(cluster, tmp_path_factory):
+    """Two API processes whose limits Redis is unreachable: one refusing (default), one failing open."""
+    dead = tmp_path_factory.mktemp("dead") / "redis.sock"
+    closed = cluster.start_api(extra_env={"ALCHEMI_LIMITS_REDIS_URL": f"unix://{dead}"})
+    open_ = cluster.start_api(extra_env={"ALCHEMI_LIMITS_REDIS_URL": f"unix://{dead}",
+                                         "ALCHEMI_LIMITS_FAIL_OPEN": "true"})
+    yield closed, open_
+    closed.stop()
+    open_.stop()
+
+
 class TestRedisOutage:
     """Limits live in Redis. When it cannot be reached, a request that has limits is refused fast
     (503, `limits_unavailable`) rather than hanging or being admitted without them; requests
     without limits are unaffected. ALCHEMI_LIMITS_FAIL_OPEN=true admits them instead, counted
     in alchemi_limits_redis_failures_total."""
-
-    @pytest.fixture(scope="class")
-    def cut_off(self, cluster, tmp_path_factory):
-        dead = tmp_path_factory.mktemp("dead") / "redis.sock"
-        closed = cluster.start_api(extra_env={"ALCHEMI_LIMITS_REDIS_URL": f"unix://{dead}"})
-        open_ = cluster.start_api(extra_env={"ALCHEMI_LIMITS_REDIS_URL": f"unix://{dead}",
-                                             "ALCHEMI_LIMITS_FAIL_OPEN": "true"})
-        yield closed, open_
-        closed.stop()
-        open_.stop()
 
     def test_limited_requests_fail_fast_and_unlimited_ones_pass(self, cut_off, admin, fake):
         closed, _ = cut_off

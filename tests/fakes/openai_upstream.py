@@ -8,6 +8,7 @@ Behaviour is chosen by the requested model name:
   error-500 / error-429 / error-400  answer with that status and an OpenAI error body
   echo-key-400                       a 400 whose message quotes the Authorization header received
   no-usage-*                         never reports usage (like servers that ignore stream_options)
+  small-context-<n>                  a 400 context_length_exceeded when the prompt has more than n tokens
   slow-<ms>                          wait that many milliseconds before answering (streams: per chunk)
 anything else answers normally. `tools` in the request makes the answer a tool call.
 """
@@ -113,7 +114,7 @@ class FakeOpenAIApp:
         })
         await send({"type": "http.response.body", "body": payload})
 
-    async def _scenario(self, model: str, send, headers: dict[str, str] | None = None) -> bool:
+    async def _scenario(self, model: str, send, headers: dict[str, str] | None = None, body: dict | None = None) -> bool:
         """Apply the model-name scenario; True when an error answer was already sent."""
         if model == "echo-key-400":
             # Some vendors quote the credential they got in an error; the gateway must not pass it on.
@@ -121,6 +122,15 @@ class FakeOpenAIApp:
             status, payload = _error(400, f"Invalid request made with credential {key}", "invalid_request_error")
             await self._send_json(send, status, payload)
             return True
+        if model.startswith("small-context-") and body is not None:
+            limit, used = int(model.rsplit("-", 1)[1]), _prompt_tokens(body)
+            if used > limit:
+                message = (f"This model's maximum context length is {limit} tokens. However, your messages resulted "
+                           f"in {used} tokens. Please reduce the length of the messages.")
+                payload = _json_encode({"error": {"message": message, "type": "invalid_request_error",
+                                                  "param": "messages", "code": "context_length_exceeded"}})
+                await self._send_json(send, 400, payload)
+                return True
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             kind = {429: "rate_limit_error", 400: "invalid_request_error"}.get(status, "server_error")
@@ -139,7 +149,7 @@ class FakeOpenAIApp:
             status, payload = _error(400, "'messages' and 'model' are required", "invalid_request_error")
             return await self._send_json(send, status, payload)
         model = body["model"]
-        if await self._scenario(model, send, headers):
+        if await self._scenario(model, send, headers, body):
             return
         delay = self._delay(model)
         prompt_tokens = _prompt_tokens(body)

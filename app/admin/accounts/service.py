@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 from uuid import UUID
 
 import asyncpg
@@ -27,6 +28,16 @@ def _normalise_domain(domain: str | None) -> str | None:
     return domain
 
 
+def _markup(value: float) -> Decimal:
+    """The price book: tenants pay provider cost × (100 + markup) / 100. A discount may go
+    down to (but not reach) -100, where calls would be free; a markup stops at 1000%."""
+    markup = Decimal(str(value))
+    if not markup.is_finite() or not Decimal(-100) < markup <= Decimal(1000):
+        raise InvalidRequest("'price_markup_percent' must be above -100 and at most 1000",
+                             param="price_markup_percent")
+    return markup
+
+
 async def _admins(account_ids: list[UUID]) -> dict[UUID, list[str]]:
     rows = await AccountAdmin.select(AccountAdmin.account_id, AccountAdmin.email).where(
         AccountAdmin.account_id.is_in(account_ids)) if account_ids else []
@@ -39,7 +50,7 @@ async def _admins(account_ids: list[UUID]) -> dict[UUID, list[str]]:
 def _account(row: dict, admins: list[str]) -> Account:
     return Account(
         account_id=row["id"], name=row["name"], domain=row["domain"], admin_emails=sorted(admins),
-        max_budget=float(row["max_budget"]) if row["max_budget"] is not None else None, spend=float(row["spend"]),
+        **fields.limits_of(row), price_markup_percent=float(row["price_markup_percent"]), spend=float(row["spend"]),
         metadata=row["metadata"] if isinstance(row["metadata"], dict) else {}, status="deleted" if row["deleted_at"] else "active",
         created_at=row["created_at"],
     )
@@ -61,7 +72,8 @@ async def create_account(data: AccountCreate) -> Account:
     try:
         async with DB.transaction():
             rows = await AccountRow.insert(AccountRow(
-                name=data.name.strip(), domain=domain, max_budget=fields.money(data.max_budget), metadata=data.metadata,
+                name=data.name.strip(), domain=domain, **fields.limits(data),
+                price_markup_percent=_markup(data.price_markup_percent), metadata=data.metadata,
             )).returning(*AccountRow._meta.columns)
             row = load_json_columns(AccountRow, rows[0])
             for email in emails:
@@ -84,14 +96,16 @@ async def get_account(account_id: UUID) -> Account:
 
 
 async def update_account(account_id: UUID, data: AccountUpdate) -> Account:
-    await _live_row(account_id)
+    """Changes are published to the account: its limits and price book are part of every key's principal."""
+    row = await _live_row(account_id)
     values: dict = {AccountRow.updated_at: datetime.now(timezone.utc)}
     if data.name is not msgspec.UNSET:
         values[AccountRow.name] = data.name.strip()
     if data.domain is not msgspec.UNSET:
         values[AccountRow.domain] = _normalise_domain(data.domain)
-    if data.max_budget is not msgspec.UNSET:
-        values[AccountRow.max_budget] = fields.money(data.max_budget)
+    values.update({getattr(AccountRow, name): value for name, value in fields.limits(data, row).items()})
+    if data.price_markup_percent is not msgspec.UNSET:
+        values[AccountRow.price_markup_percent] = _markup(data.price_markup_percent)
     if data.metadata is not msgspec.UNSET:
         values[AccountRow.metadata] = data.metadata
     try:

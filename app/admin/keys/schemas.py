@@ -54,6 +54,7 @@ class KeyInfo(msgspec.Struct):
     models: list[str]
     max_budget: float | None
     budget_duration: str | None
+    budget_reset_at: datetime | None
     rpm_limit: int | None
     tpm_limit: int | None
     max_parallel_requests: int | None
@@ -75,6 +76,7 @@ class GeneratedKey(msgspec.Struct):
     models: list[str]
     max_budget: float | None
     budget_duration: str | None
+    budget_reset_at: datetime | None
     rpm_limit: int | None
     tpm_limit: int | None
     max_parallel_requests: int | None

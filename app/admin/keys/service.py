@@ -25,9 +25,7 @@ def _info(row: dict) -> KeyInfo:
     return KeyInfo(
         token=row["id"], key_name=row["key_prefix"], key_alias=row["key_alias"], account_id=row["account_id"],
         user_id=row["user_id"], team_id=row["team_id"], organization_id=row["organization_id"],
-        models=list(row["models"] or []), max_budget=fields.amount(row["max_budget"]),
-        budget_duration=row["budget_duration"], rpm_limit=row["rpm_limit"], tpm_limit=row["tpm_limit"],
-        max_parallel_requests=row["max_parallel_requests"], spend=float(row["spend"]), expires=row["expires"],
+        models=list(row["models"] or []), **fields.limits_of(row), spend=float(row["spend"]), expires=row["expires"],
         blocked=row["blocked"], metadata=row["metadata"] if isinstance(row["metadata"], dict) else {},
         created_at=row["created_at"],
     )
@@ -54,11 +52,7 @@ async def generate_key(data: KeyGenerate) -> GeneratedKey:
     key_hash = runtime().hasher.hash(key)
     row = await keys.insert(
         key_hash=key_hash, key_prefix=display_prefix(key), key_alias=data.key_alias, user_id=user, team_id=team,
-        organization_id=organization, models=data.models, max_budget=fields.money(data.max_budget),
-        budget_duration=fields.duration(data.budget_duration),
-        rpm_limit=fields.non_negative(data.rpm_limit, "rpm_limit"),
-        tpm_limit=fields.non_negative(data.tpm_limit, "tpm_limit"),
-        max_parallel_requests=fields.non_negative(data.max_parallel_requests, "max_parallel_requests"),
+        organization_id=organization, models=data.models, **fields.limits(data),
         expires=fields.expiry(data.duration), metadata=data.metadata,
     )
     # A process may hold a cached "unknown key" answer for this hash; make it ask again.
@@ -67,7 +61,7 @@ async def generate_key(data: KeyGenerate) -> GeneratedKey:
     return GeneratedKey(
         key=key, token=info.token, key_name=info.key_name, key_alias=info.key_alias, expires=info.expires,
         models=info.models, max_budget=info.max_budget, budget_duration=info.budget_duration,
-        rpm_limit=info.rpm_limit, tpm_limit=info.tpm_limit, max_parallel_requests=info.max_parallel_requests,
+        budget_reset_at=info.budget_reset_at, rpm_limit=info.rpm_limit, tpm_limit=info.tpm_limit, max_parallel_requests=info.max_parallel_requests,
         user_id=info.user_id, team_id=info.team_id, metadata=info.metadata,
     )
 
@@ -106,15 +100,7 @@ async def update_key(data: KeyUpdate) -> KeyInfo:
         VirtualKey.blocked: data.blocked,
     }
     values.update({column: value for column, value in simple.items() if value is not msgspec.UNSET})
-    if data.max_budget is not msgspec.UNSET:
-        values[VirtualKey.max_budget] = fields.money(data.max_budget)
-    if data.budget_duration is not msgspec.UNSET:
-        values[VirtualKey.budget_duration] = fields.duration(data.budget_duration)
-    for column, value, name in ((VirtualKey.rpm_limit, data.rpm_limit, "rpm_limit"),
-                                (VirtualKey.tpm_limit, data.tpm_limit, "tpm_limit"),
-                                (VirtualKey.max_parallel_requests, data.max_parallel_requests, "max_parallel_requests")):
-        if value is not msgspec.UNSET:
-            values[column] = fields.non_negative(value, name)
+    values.update({getattr(VirtualKey, name): value for name, value in fields.limits(data, row).items()})
     if data.duration is not msgspec.UNSET:
         values[VirtualKey.expires] = fields.expiry(data.duration)
     await keys.update(values).where(VirtualKey.id == row["id"])

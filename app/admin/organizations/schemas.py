@@ -15,6 +15,10 @@ class OrganizationCreate(msgspec.Struct):
     organization_alias: str
     models: list[str] = []
     max_budget: float | None = None
+    budget_duration: str | None = None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel_requests: int | None = None
     metadata: dict[str, Any] = {}
 
 
@@ -23,6 +27,10 @@ class OrganizationUpdate(msgspec.Struct):
     organization_alias: str | msgspec.UnsetType = msgspec.UNSET
     models: list[str] | msgspec.UnsetType = msgspec.UNSET
     max_budget: float | None | msgspec.UnsetType = msgspec.UNSET
+    budget_duration: str | None | msgspec.UnsetType = msgspec.UNSET
+    rpm_limit: int | None | msgspec.UnsetType = msgspec.UNSET
+    tpm_limit: int | None | msgspec.UnsetType = msgspec.UNSET
+    max_parallel_requests: int | None | msgspec.UnsetType = msgspec.UNSET
     metadata: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -35,6 +43,11 @@ class Organization(msgspec.Struct):
     organization_alias: str
     models: list[str]
     max_budget: float | None
+    budget_duration: str | None
+    budget_reset_at: datetime | None
+    rpm_limit: int | None
+    tpm_limit: int | None
+    max_parallel_requests: int | None
     spend: float
     metadata: dict[str, Any]
     created_at: datetime

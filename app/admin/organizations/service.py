@@ -1,5 +1,6 @@
-"""Organizations: the level above teams. One that still has teams cannot be deleted; its users are
-detached from it instead, since a user's organization only labels them."""
+"""Organizations: the level above teams. Its limits bind every key in it (by the key's team or
+user), so changing them is published to the account. One that still has teams cannot be deleted;
+its users are detached from it instead."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ organizations = scoped(OrganizationRow)
 def _organization(row: dict) -> Organization:
     return Organization(
         organization_id=row["id"], organization_alias=row["organization_alias"], models=list(row["models"] or []),
-        max_budget=fields.amount(row["max_budget"]), spend=float(row["spend"]),
+        **fields.limits_of(row), spend=float(row["spend"]),
         metadata=row["metadata"] if isinstance(row["metadata"], dict) else {}, created_at=row["created_at"],
     )
 
@@ -42,7 +43,7 @@ async def _row(reference: str) -> dict:
 async def create_organization(data: OrganizationCreate) -> Organization:
     row = await organizations.insert(
         organization_alias=fields.display_name(data.organization_alias, "organization_alias"), models=data.models,
-        max_budget=fields.money(data.max_budget), metadata=data.metadata,
+        **fields.limits(data), metadata=data.metadata,
     )
     return _organization(row)
 
@@ -78,11 +79,14 @@ async def update_organization(data: OrganizationUpdate) -> Organization:
                                                                           "organization_alias")
     if data.models is not msgspec.UNSET:
         values[OrganizationRow.models] = await _models_covering_teams(row["id"], data.models)
-    if data.max_budget is not msgspec.UNSET:
-        values[OrganizationRow.max_budget] = fields.money(data.max_budget)
+    limits = fields.limits(data, row)
+    values.update({getattr(OrganizationRow, name): value for name, value in limits.items()})
     if data.metadata is not msgspec.UNSET:
         values[OrganizationRow.metadata] = data.metadata
     await organizations.update(values).where(OrganizationRow.id == row["id"])
+    if limits:
+        # The organization's limits are part of the principal of every key in it.
+        await runtime().bus.publish("account", str(require_account()))
     return _organization(await _row(str(row["id"])))
 
 

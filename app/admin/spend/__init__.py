@@ -1,1 +1,1 @@
-"""Spend logs (/spend/logs): the usage ledger of an account, newest first."""
+"""Spend of an account: the usage ledger request by request, daily reports, the caller's summary."""

@@ -1,22 +1,23 @@
-"""/spend/logs: what the caller's account spent, request by request."""
+"""What the caller's account spent: /spend/logs (request by request), /global/spend/report (per day and
+group), /spend/summary (the caller's own scope; the one spend route any key of the account may call)."""
 
 from __future__ import annotations
 
 from litestar import Controller, get
 from litestar.params import Parameter
 
-from app.admin.access import ACCOUNT_ADMIN
+from app.admin.access import ACCOUNT_ADMIN, ACCOUNT_MEMBER
 from app.admin.spend import service
-from app.admin.spend.schemas import SpendLog, SpendLogQuery
+from app.admin.spend.schemas import SpendLog, SpendLogQuery, SpendReportQuery, SpendReportRow, SpendSummary
 from app.auth.principal import Principal
 
 
 class SpendController(Controller):
-    path = "/spend"
+    path = "/"
     dependencies = ACCOUNT_ADMIN
     tags = ["spend"]
 
-    @get("/logs")
+    @get("/spend/logs")
     async def logs(
         self, principal: Principal, api_key: str | None = None, user_id: str | None = None,
         team_id: str | None = None, request_id: str | None = None, start_date: str | None = None,
@@ -25,3 +26,14 @@ class SpendController(Controller):
     ) -> list[SpendLog]:
         return await service.spend_logs(SpendLogQuery(api_key, user_id, team_id, request_id, start_date, end_date,
                                                       page, page_size))
+
+    @get("/global/spend/report")
+    async def report(self, principal: Principal, start_date: str | None = None, end_date: str | None = None,
+                     group_by: str = "model") -> list[SpendReportRow]:
+        return await service.spend_report(SpendReportQuery(start_date, end_date, group_by))
+
+    # Replaces the controller's ACCOUNT_ADMIN: any key of the account, and the service narrows to its scope.
+    @get("/spend/summary", dependencies=ACCOUNT_MEMBER)
+    async def summary(self, principal: Principal, start_date: str | None = None,
+                      end_date: str | None = None) -> SpendSummary:
+        return await service.spend_summary(principal, start_date, end_date)

@@ -1,16 +1,38 @@
-"""Reading the usage ledger of the current account. Filters are over the ledger's own columns,
-which outlive the keys, users and teams they name: an id that matches nothing gives no rows."""
+"""Reading what the current account spent: request by request from the usage ledger (/spend/logs),
+per day from its daily roll-up (/global/spend/report, /spend/summary). Filters are over the stored
+ids, which outlive the keys, users and teams they name: an id that matches nothing gives no rows."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from uuid import UUID
 
+from msgspec import UNSET
+from piccolo.columns import Column
+from piccolo.query.functions.aggregate import Sum
+
 from app.admin import fields
-from app.admin.spend.schemas import SpendLog, SpendLogQuery
-from app.db.tables import UsageRecord, VirtualKey
-from app.lib.errors import NotFound
+
+from app.admin.spend.schemas import (DaySpend, ModelSpend, SpendLog, SpendLogQuery, SpendReportQuery,
+                                     SpendReportRow, SpendSummary)
+from app.auth.principal import ADMIN_ROLES, Principal
+from app.billing.budgets import period_end
+from app.billing.limits import LIFETIME
+from app.billing.plan import LevelSpec
+from app.db.tables import Account, BudgetUsage, SpendDaily, UsageRecord, VirtualKey
+from app.lib.errors import InvalidRequest, NotFound
 from app.runtime import runtime
+from app.tenancy.context import require_account
 from app.tenancy.scoped import scoped
+
+# group_by → (roll-up column, the answer's field naming the group)
+GROUPS: dict[str, tuple[Column, str]] = {
+    "model": (SpendDaily.model_group, "model"), "key": (SpendDaily.key_id, "key_id"),
+    "team": (SpendDaily.team_id, "team_id"), "user": (SpendDaily.user_id, "user_id"),
+    "organization": (SpendDaily.organization_id, "organization_id"),
+}
+SUMMARY_DAYS = 30
 
 
 def _log(row: dict) -> SpendLog:
@@ -52,3 +74,89 @@ async def spend_logs(query: SpendLogQuery) -> list[SpendLog]:
         select = select.where(UsageRecord.started_at < before)
     rows = await select.limit(query.page_size).offset((query.page - 1) * query.page_size)
     return [_log(row) for row in rows]
+
+
+def _days(start: str | None, end: str | None) -> tuple[date | None, date | None]:
+    """`start_date` / `end_date` (as /spend/logs reads them) as the UTC days they touch, both included:
+    the roll-up is per day, so a datetime inside a day takes in the whole day."""
+    since, before = fields.period(start, end)
+    first = since.astimezone(timezone.utc).date() if since else None
+    last = (before - timedelta(microseconds=1)).astimezone(timezone.utc).date() if before else None
+    return first, last
+
+
+def _totals(*columns: Column):
+    """A scoped roll-up select of these columns with the summed numbers next to them."""
+    return scoped(SpendDaily).select(
+        *columns, Sum(SpendDaily.cost, alias="spend"), Sum(SpendDaily.requests, alias="requests"),
+        Sum(SpendDaily.prompt_tokens, alias="prompt_tokens"),
+        Sum(SpendDaily.completion_tokens, alias="completion_tokens"),
+    ).group_by(*columns)
+
+
+def _within(select, first: date | None, last: date | None):
+    if first is not None:
+        select = select.where(SpendDaily.day >= first)
+    if last is not None:
+        select = select.where(SpendDaily.day <= last)
+    return select
+
+
+async def spend_report(query: SpendReportQuery) -> list[SpendReportRow]:
+    """One entry per day (ascending) and group (ascending; no group last); days without requests are absent."""
+    if query.group_by not in GROUPS:
+        raise InvalidRequest(f"'group_by' must be one of {', '.join(GROUPS)}", param="group_by")
+    column, name = GROUPS[query.group_by]
+    first, last = _days(query.start_date, query.end_date)
+    rows = await _within(_totals(SpendDaily.day, column.as_alias("group_value")), first, last).order_by(
+        SpendDaily.day, column)
+    return [
+        SpendReportRow(date=row["day"], group_by=query.group_by, **{name: row["group_value"]},
+                       spend=float(row["spend"]), requests=row["requests"], prompt_tokens=row["prompt_tokens"],
+                       completion_tokens=row["completion_tokens"])
+        for row in rows
+    ]
+
+
+async def _period_spend(level: str, owner: dict) -> tuple[datetime | None, Decimal | None]:
+    """(end of the current budget period, what the ledger recorded in it); the period admission charges now."""
+    if owner["max_budget"] is None:
+        return None, None
+    spec = LevelSpec(level, str(owner["id"]), max_budget=owner["max_budget"],
+                     budget_duration=owner["budget_duration"], budget_reset_at=owner["budget_reset_at"])
+    period = spec.at(datetime.now(timezone.utc)).period
+    row = await scoped(BudgetUsage).select(BudgetUsage.spend).where(
+        (BudgetUsage.level == level) & (BudgetUsage.entity_id == owner["id"])
+        & (BudgetUsage.period_end == period_end(period))).first()
+    return (None if period == LIFETIME else period_end(period)), (row["spend"] if row else Decimal(0))
+
+
+async def spend_summary(principal: Principal, start: str | None, end: str | None) -> SpendSummary:
+    """An admin sees the account; any other key sees only itself."""
+    first, last = _days(start, end)
+    last = last or datetime.now(timezone.utc).date()
+    first = first or last - timedelta(days=SUMMARY_DAYS - 1)
+    account_id = require_account()
+    by_model = _within(_totals(SpendDaily.model_group), first, last)
+    by_day = _within(_totals(SpendDaily.day), first, last)
+    if principal.role in ADMIN_ROLES:
+        scope, level, key_id = "account", "account", None
+        owner = await Account.select().where(Account.id == account_id).first()
+    else:
+        scope, level, key_id = "key", "key", principal.key_id
+        owner = await scoped(VirtualKey).get(VirtualKey.id == key_id)
+        by_model = by_model.where(SpendDaily.key_id == key_id)
+        by_day = by_day.where(SpendDaily.key_id == key_id)
+    if owner is None:  # deleted since the caller was authenticated
+        raise NotFound(f"No such {level}", code=f"{level}_not_found")
+    models = await by_model.order_by(Sum(SpendDaily.cost), ascending=False).order_by(SpendDaily.model_group)
+    days = await by_day.order_by(SpendDaily.day)
+    period, period_spend = await _period_spend(level, owner)
+    return SpendSummary(
+        scope=scope, account_id=account_id, key_id=key_id or UNSET, start_date=first, end_date=last,
+        total_spend=float(sum((row["spend"] for row in days), Decimal(0))), lifetime_spend=float(owner["spend"]),
+        max_budget=fields.amount(owner["max_budget"]), budget_duration=owner["budget_duration"],
+        period_end=period, period_spend=fields.amount(period_spend),
+        by_model=[ModelSpend(row["model_group"], float(row["spend"]), row["requests"]) for row in models],
+        by_day=[DaySpend(row["day"], float(row["spend"]), row["requests"]) for row in days],
+    )

@@ -25,6 +25,7 @@ class TeamCreate(msgspec.Struct):
     budget_duration: str | None = None
     rpm_limit: int | None = None
     tpm_limit: int | None = None
+    max_parallel_requests: int | None = None
     metadata: dict[str, Any] = {}
     # LiteLLM scripts send `members_with_roles`; a bare string in `members` is a user id.
     members: list[Member | str] = []
@@ -40,6 +41,7 @@ class TeamUpdate(msgspec.Struct):
     budget_duration: str | None | msgspec.UnsetType = msgspec.UNSET
     rpm_limit: int | None | msgspec.UnsetType = msgspec.UNSET
     tpm_limit: int | None | msgspec.UnsetType = msgspec.UNSET
+    max_parallel_requests: int | None | msgspec.UnsetType = msgspec.UNSET
     metadata: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
     blocked: bool | msgspec.UnsetType = msgspec.UNSET
 
@@ -72,8 +74,10 @@ class Team(msgspec.Struct):
     models: list[str]
     max_budget: float | None
     budget_duration: str | None
+    budget_reset_at: datetime | None
     rpm_limit: int | None
     tpm_limit: int | None
+    max_parallel_requests: int | None
     spend: float
     blocked: bool
     metadata: dict[str, Any]

@@ -1,4 +1,4 @@
-"""Teams and their members. A team's models, organization and `blocked` flag are part of the
+"""Teams and their members. A team's models, limits, organization and `blocked` flag are part of the
 principal of every key in it, so each change to them is published to the whole account; keys
 that stop existing are published by hash."""
 
@@ -32,9 +32,7 @@ keys = scoped(VirtualKey)
 def _team(row: dict, members: list[TeamMember]) -> Team:
     return Team(
         team_id=row["id"], team_alias=row["team_alias"], organization_id=row["organization_id"],
-        models=list(row["models"] or []), max_budget=fields.amount(row["max_budget"]),
-        budget_duration=row["budget_duration"], rpm_limit=row["rpm_limit"], tpm_limit=row["tpm_limit"],
-        spend=float(row["spend"]), blocked=row["blocked"],
+        models=list(row["models"] or []), **fields.limits_of(row), spend=float(row["spend"]), blocked=row["blocked"],
         metadata=row["metadata"] if isinstance(row["metadata"], dict) else {}, members=members,
         created_at=row["created_at"],
     )
@@ -165,10 +163,7 @@ async def create_team(data: TeamCreate) -> Team:
     values: dict[str, Any] = dict(
         team_alias=fields.display_name(data.team_alias, "team_alias"),
         organization_id=organization["id"] if organization else None,
-        models=_models_within(data.models, organization), max_budget=fields.money(data.max_budget),
-        budget_duration=fields.duration(data.budget_duration),
-        rpm_limit=fields.non_negative(data.rpm_limit, "rpm_limit"),
-        tpm_limit=fields.non_negative(data.tpm_limit, "tpm_limit"), metadata=data.metadata,
+        models=_models_within(data.models, organization), **fields.limits(data), metadata=data.metadata,
     )
     members = await _resolve(_requested_members(data), "members")
     async with DB.transaction():
@@ -216,14 +211,7 @@ async def update_team(data: TeamUpdate) -> Team:
         values[TeamRow.models] = _models_within(models, organization)
     if data.team_alias is not msgspec.UNSET:
         values[TeamRow.team_alias] = fields.display_name(data.team_alias, "team_alias")
-    if data.max_budget is not msgspec.UNSET:
-        values[TeamRow.max_budget] = fields.money(data.max_budget)
-    if data.budget_duration is not msgspec.UNSET:
-        values[TeamRow.budget_duration] = fields.duration(data.budget_duration)
-    for column, value, name in ((TeamRow.rpm_limit, data.rpm_limit, "rpm_limit"),
-                                (TeamRow.tpm_limit, data.tpm_limit, "tpm_limit")):
-        if value is not msgspec.UNSET:
-            values[column] = fields.non_negative(value, name)
+    values.update({getattr(TeamRow, name): value for name, value in fields.limits(data, row).items()})
     if data.metadata is not msgspec.UNSET:
         values[TeamRow.metadata] = data.metadata
     if data.blocked is not msgspec.UNSET:

@@ -16,6 +16,10 @@ class UserCreate(msgspec.Struct):
     user_role: str | None = None
     teams: list[str] = []
     max_budget: float | None = None
+    budget_duration: str | None = None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel_requests: int | None = None
     organization_id: str | None = None
     metadata: dict[str, Any] = {}
 
@@ -25,6 +29,10 @@ class UserUpdate(msgspec.Struct):
     user_email: str | msgspec.UnsetType = msgspec.UNSET
     user_role: str | msgspec.UnsetType = msgspec.UNSET
     max_budget: float | None | msgspec.UnsetType = msgspec.UNSET
+    budget_duration: str | None | msgspec.UnsetType = msgspec.UNSET
+    rpm_limit: int | None | msgspec.UnsetType = msgspec.UNSET
+    tpm_limit: int | None | msgspec.UnsetType = msgspec.UNSET
+    max_parallel_requests: int | None | msgspec.UnsetType = msgspec.UNSET
     organization_id: str | None | msgspec.UnsetType = msgspec.UNSET
     metadata: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
@@ -39,6 +47,11 @@ class User(msgspec.Struct):
     user_role: str
     teams: list[UUID]
     max_budget: float | None
+    budget_duration: str | None
+    budget_reset_at: datetime | None
+    rpm_limit: int | None
+    tpm_limit: int | None
+    max_parallel_requests: int | None
     spend: float
     organization_id: UUID | None
     metadata: dict[str, Any]

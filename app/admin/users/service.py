@@ -1,4 +1,4 @@
-"""People of an account: their role, budget, organization and teams. A user's role and
+"""People of an account: their role, limits, organization and teams. A user's role, limits and
 organization are part of the principal of every key they hold, so changes are published to
 the account; keys that stop existing are published by hash."""
 
@@ -44,7 +44,7 @@ def _role(value: str | None) -> str:
 def _user(row: dict, teams: list[UUID]) -> User:
     return User(
         user_id=row["id"], user_email=row["user_email"], user_role=row["user_role"], teams=teams,
-        max_budget=fields.amount(row["max_budget"]), spend=float(row["spend"]),
+        **fields.limits_of(row), spend=float(row["spend"]),
         organization_id=row["organization_id"],
         metadata=row["metadata"] if isinstance(row["metadata"], dict) else {}, created_at=row["created_at"],
     )
@@ -102,7 +102,7 @@ async def create_user(data: UserCreate) -> User:
     team_ids = await _team_ids(data.teams)
     try:
         async with DB.transaction():
-            row = await users.insert(user_email=address, user_role=role, max_budget=fields.money(data.max_budget),
+            row = await users.insert(user_email=address, user_role=role, **fields.limits(data),
                                      organization_id=organization_id, metadata=data.metadata)
             for team_id in team_ids:
                 await memberships.insert(team_id=team_id, user_id=row["id"], role="user")
@@ -140,8 +140,8 @@ async def update_user(data: UserUpdate) -> User:
         address = values[UserRow.user_email] = fields.email(data.user_email)
     if data.user_role is not msgspec.UNSET:
         values[UserRow.user_role] = _role(data.user_role)
-    if data.max_budget is not msgspec.UNSET:
-        values[UserRow.max_budget] = fields.money(data.max_budget)
+    limits = fields.limits(data, row)
+    values.update({getattr(UserRow, name): value for name, value in limits.items()})
     if data.organization_id is not msgspec.UNSET:
         values[UserRow.organization_id] = await _organization_id(data.organization_id)
     if data.metadata is not msgspec.UNSET:
@@ -150,7 +150,7 @@ async def update_user(data: UserUpdate) -> User:
         await users.update(values).where(UserRow.id == row["id"])
     except asyncpg.UniqueViolationError:
         raise _taken(address or "") from None
-    if UserRow.user_role in values or UserRow.organization_id in values:
+    if limits or UserRow.user_role in values or UserRow.organization_id in values:
         await runtime().bus.publish("account", str(require_account()))
     return await _view(await _row(str(row["id"])))
 

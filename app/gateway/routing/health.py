@@ -15,6 +15,7 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.lib.lua import Script
 from app.gateway.routing.settings import RouterSettings
 from app.lib.invalidation import InvalidationBus
 from app.lib.metrics import REGISTRY, Counter
@@ -26,6 +27,12 @@ COOLDOWNS = REGISTRY.register(Counter("alchemi_deployment_cooldowns_total", "Dep
 UPSTREAM_FAILURES = REGISTRY.register(Counter("alchemi_upstream_failures_total", "Failed upstream attempts",
                                               ("model_group", "code")))
 _LATENCY_WEIGHT = 0.2  # exponential moving average of seconds per call
+# The window starts at the first failure (EXPIRE NX needs Redis 7; this works on 6.2 too).
+_COUNT_FAILURE = Script("""
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1])) end
+return n
+""")
 
 
 class DeploymentHealth:
@@ -85,11 +92,8 @@ class DeploymentHealth:
             if deployment_id in self._half_open:
                 fails = settings.allowed_fails  # a failed probe: straight back into cooldown
             else:
-                key = f"rt:fails:{deployment_id}"
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.incr(key)
-                    pipe.expire(key, int(settings.failure_window), nx=True)
-                    fails, _ = await pipe.execute()
+                fails = await _COUNT_FAILURE(self._redis, [f"rt:fails:{deployment_id}"],
+                                             [int(settings.failure_window)])
             if fails >= settings.allowed_fails:
                 until = time.time() + settings.cooldown_time
                 if await self._redis.set(f"rt:cooldown:{deployment_id}", "1", nx=True,

@@ -1,0 +1,1 @@
+"""The account's routing settings (/router/settings)."""

@@ -1,0 +1,20 @@
+"""Lua scripts for Redis, sent once and then run by their SHA."""
+
+from __future__ import annotations
+
+import hashlib
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+
+class Script:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, redis: Redis, keys: list[str], args: list) -> object:
+        try:
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:  # a new or restarted Redis: load it with the first call
+            return await redis.eval(self.source, len(keys), *keys, *args)

@@ -1,0 +1,95 @@
+"""Sending one request to a Google generative API and turning its failures into gateway errors.
+
+Shared by gemini/ (API key) and vertex_ai/ (OAuth): the URL, headers and `httpx.Auth` come from the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import msgspec
+
+from app.lib.errors import GatewayError
+from app.providers.base import Deployment
+from app.providers.errors import transport_error, upstream_error
+
+_encode = msgspec.json.Encoder().encode
+# Google answers a bad API key with 400 INVALID_ARGUMENT: it is still the gateway's credential, not the caller's.
+_CREDENTIAL_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "ACCESS_TOKEN_EXPIRED", "CREDENTIALS_MISSING"})
+_CREDENTIAL_STATUSES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
+
+
+class _Detail(msgspec.Struct):
+    reason: str | None = None
+
+
+class _GoogleError(msgspec.Struct):
+    message: str | None = None
+    status: str | None = None  # Google: INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ...
+    type: str | None = None  # Anthropic on Vertex: invalid_request_error, overloaded_error, ...
+    details: list[_Detail] = []
+
+
+class _GoogleErrorEnvelope(msgspec.Struct):
+    error: _GoogleError | None = None
+
+
+def google_error(status: int, content: bytes, deployment: Deployment, *, retry_after: str | None = None) -> GatewayError:
+    """`{"error":{"code","message","status"}}` (or Anthropic's `{"error":{"type","message"}}`) → gateway error."""
+    try:
+        error = msgspec.json.decode(content, type=_GoogleErrorEnvelope).error
+    except msgspec.DecodeError:
+        error = None
+    if error is None:
+        return upstream_error(status, content, deployment, retry_after=retry_after)
+    if error.status in _CREDENTIAL_STATUSES or any(detail.reason in _CREDENTIAL_REASONS for detail in error.details):
+        status = 401
+    code = (error.status or error.type or "").lower() or None
+    # Re-said in OpenAI's shape so the shared mapping reads the vendor's code, not the HTTP number.
+    openai_shaped = _encode({"error": {"message": error.message, "type": None, "param": None, "code": code}})
+    return upstream_error(status, openai_shaped, deployment, retry_after=retry_after)
+
+
+def timeout_for(client: httpx.AsyncClient, deployment: Deployment) -> httpx.Timeout:
+    if deployment.timeout is None:
+        return client.timeout
+    return httpx.Timeout(connect=client.timeout.connect, read=deployment.timeout, write=client.timeout.write,
+                         pool=client.timeout.pool)
+
+
+def _request(client: httpx.AsyncClient, deployment: Deployment, url: httpx.URL, payload: dict[str, Any],
+             headers: dict[str, str]) -> httpx.Request:
+    return client.build_request("POST", url, content=_encode(payload),
+                                headers={"content-type": "application/json", **headers},
+                                timeout=timeout_for(client, deployment))
+
+
+async def post(client: httpx.AsyncClient, deployment: Deployment, url: httpx.URL, payload: dict[str, Any], *,
+               headers: dict[str, str], auth: httpx.Auth | None = None) -> bytes:
+    request = _request(client, deployment, url, payload, headers)
+    try:
+        response = await client.send(request, auth=auth)
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, deployment) from None
+    content = response.content
+    if response.status_code >= 400:
+        raise google_error(response.status_code, content, deployment, retry_after=response.headers.get("retry-after"))
+    return content
+
+
+async def open_stream(client: httpx.AsyncClient, deployment: Deployment, url: httpx.URL, payload: dict[str, Any], *,
+                      headers: dict[str, str], auth: httpx.Auth | None = None) -> httpx.Response:
+    """The upstream response, open and unread: the caller streams it and must close it."""
+    request = _request(client, deployment, url, payload, headers)
+    try:
+        response = await client.send(request, auth=auth, stream=True)
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, deployment) from None
+    if response.status_code >= 400:
+        try:
+            content = await response.aread()
+        finally:
+            await response.aclose()
+        raise google_error(response.status_code, content, deployment, retry_after=response.headers.get("retry-after"))
+    return response
