@@ -22,6 +22,7 @@ class _Delta(_Message):
 class _Choice(msgspec.Struct):
     delta: _Delta | None = None
     message: _Message | None = None
+    text: str | None = None  # legacy completions
 
 
 class _Completion(msgspec.Struct):
@@ -46,7 +47,8 @@ def _generated(raw: bytes) -> list[str]:
         completion = _completion(raw)
     except msgspec.DecodeError:
         return []
-    return [text for choice in completion.choices for text in _texts(choice.delta) + _texts(choice.message)]
+    return [text for choice in completion.choices
+            for text in _texts(choice.delta) + _texts(choice.message) + ([choice.text] if choice.text else [])]
 
 
 def streamed_text(events: list[bytes]) -> str:

@@ -29,11 +29,11 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest("The request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object")
-    _refuse_routing_overrides(body)
+    refuse_routing_overrides(body)
     return body
 
 
-def _refuse_routing_overrides(body: dict[str, Any]) -> None:
+def refuse_routing_overrides(body: dict[str, Any]) -> None:
     for field in ROUTING_OVERRIDES.intersection(body):
         raise InvalidRequest(f"'{field}' cannot be set by the caller: the gateway chooses upstreams and credentials",
                              param=field, code="forbidden_parameter")

@@ -96,7 +96,7 @@ class GatewayService:
         timeout = deployment.timeout or self.rt.settings.upstream_read_timeout
         call.admission = await self.rt.limiter.admit(call.request_id, levels, reserve, timeout)
 
-    async def _run(self, call: _Call, body: dict[str, Any], invoke: Invoke[T]) -> T:
+    async def _run(self, call: _Call, body: dict[str, Any], capability: str, invoke: Invoke[T]) -> T:
         """Try deployments as the router says until one answers; a refusal by the limits is final."""
         models = await self.rt.catalog.models_of(require_account())
         attempts = self.rt.router.attempts(models.groups, models.settings, call.model, call.principal.models)
@@ -109,7 +109,7 @@ class GatewayService:
                 call.attempt_started = health.started(str(deployment.id))
                 call.upstream_tried = True
                 try:
-                    result = await invoke(self._provider(deployment, call.call_type), deployment, attempt_body)
+                    result = await invoke(self._provider(deployment, capability), deployment, attempt_body)
                 except GatewayError as exc:
                     health.ended(str(deployment.id))
                     await attempts.failed(deployment, exc)  # raises when no further attempt can help
@@ -135,12 +135,11 @@ class GatewayService:
             raise
         raise AssertionError("the router ends with an error, never silently")
 
-    def _provider(self, deployment: Deployment, call_type: str) -> Provider:
+    def _provider(self, deployment: Deployment, capability: str) -> Provider:
         provider = get_provider(deployment.provider)
-        capability = {"chat": "chat", "embeddings": "embeddings"}.get(call_type, call_type)
-        if not hasattr(provider, capability):
+        if not supports(provider, capability):
             raise InvalidRequest(f"The '{deployment.provider}' provider of model '{deployment.model_name}' does not "
-                                 f"support {call_type.replace('_', ' ')}", param="model", code="unsupported_capability")
+                                 f"support {capability.replace('_', ' ')}", param="model", code="unsupported_capability")
         return provider
 
     async def _finish(self, call: _Call, status: str, counts: TokenCounts, *, estimated: bool = False,
@@ -171,10 +170,20 @@ class GatewayService:
 
     async def chat_completion(self, principal: Principal, body: dict[str, Any]) -> Response:
         require_messages(body)
-        call = _Call(principal, "chat", require_model(body), stream=bool(body.get("stream")))
+        return await self._completion(principal, body, "chat", "chat", "stream_chat")
+
+    async def text_completion(self, principal: Principal, body: dict[str, Any]) -> Response:
+        if not isinstance(body.get("prompt"), (str, list)):
+            raise InvalidRequest("'prompt' is required", param="prompt", code="missing_required_parameter")
+        return await self._completion(principal, body, "completion", "completions", "stream_completions")
+
+    async def _completion(self, principal: Principal, body: dict[str, Any], call_type: str, capability: str,
+                          stream_capability: str) -> Response:
+        call = _Call(principal, call_type, require_model(body), stream=bool(body.get("stream")))
 
         if not call.stream:
-            reply = await self._run(call, body, lambda p, d, b: p.chat(self.rt.http, d, b))
+            reply = await self._run(call, body, capability,
+                                    lambda p, d, b: getattr(p, capability)(self.rt.http, d, b))
             if reply.usage is not None:
                 await self._finish(call, "success", counts_of(reply.usage))
             else:
@@ -182,7 +191,8 @@ class GatewayService:
             return Response(reply.body, media_type=_JSON, headers=call.headers)
 
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        upstream = await self._run(call, body, lambda p, d, b: p.stream_chat(self.rt.http, d, b))
+        upstream = await self._run(call, body, stream_capability,
+                                   lambda p, d, b: getattr(p, stream_capability)(self.rt.http, d, b))
         health = self.rt.router.health
 
         async def on_end(usage: Usage | None, events: list[bytes], status: str) -> None:
@@ -202,10 +212,18 @@ class GatewayService:
     async def embeddings(self, principal: Principal, body: dict[str, Any]) -> Response:
         require_input(body)
         call = _Call(principal, "embeddings", require_model(body))
-        reply = await self._run(call, body, lambda p, d, b: p.embeddings(self.rt.http, d, b))
+        reply = await self._run(call, body, "embeddings", lambda p, d, b: p.embeddings(self.rt.http, d, b))
         counts = counts_of(reply.usage) if reply.usage else TokenCounts(prompt=tokens.count_input(body.get("input")))
         await self._finish(call, "success", counts, estimated=reply.usage is None)
         return Response(reply.body, media_type=_JSON, headers=call.headers)
+
+    async def forward(self, principal: Principal, body: dict[str, Any], capability: str) -> Response:
+        """Endpoints the gateway passes to vendors that have them (images, audio, moderations, rerank):
+        routed, limited and recorded like chat; tokens when the vendor reports them."""
+        call = _Call(principal, capability, require_model(body))
+        reply = await self._run(call, body, capability, lambda p, d, b: getattr(p, capability)(self.rt.http, d, b))
+        await self._finish(call, "success", counts_of(reply.usage))
+        return Response(reply.body, media_type=reply.media_type, headers=call.headers)
 
     async def list_models(self, principal: Principal) -> dict[str, Any]:
         models = await self.rt.catalog.models_of(require_account())
@@ -216,8 +234,15 @@ class GatewayService:
         }
 
 
+def supports(provider: Provider, capability: str) -> bool:
+    declared = getattr(provider, "capabilities", None)
+    return capability in declared if declared is not None else callable(getattr(provider, capability, None))
+
+
 def _counted(body: dict[str, Any], generated: str) -> TokenCounts:
-    return TokenCounts(prompt=tokens.count_messages(body.get("messages") or []), completion=tokens.count_text(generated))
+    prompt = (tokens.count_messages(body["messages"]) if isinstance(body.get("messages"), list)
+              else tokens.count_input(body.get("prompt")))
+    return TokenCounts(prompt=prompt, completion=tokens.count_text(generated))
 
 
 def deployment_limits(deployment: Deployment) -> tuple[plan.LevelSpec, ...]:

@@ -12,7 +12,8 @@ The gateway speaks OpenAI's chat format inside. An adapter takes an OpenAI-shape
   reported usage, then `data: [DONE]\n\n`; the gateway strips the usage chunk for clients that did not ask;
 - `embeddings(...)` → an OpenAI `list` of `embedding` objects with usage.
 
-Optional capabilities are plain methods an adapter may define (same signature): `completions`,
+Optional capabilities are plain methods an adapter may define (same signature; an adapter may also
+declare `capabilities: frozenset[str]` when one class serves vendors with different sets): `completions`,
 `rerank`, `image_generation`, `audio_transcription`, `audio_speech`, `moderation`, and for native
 pass-through `responses` / `stream_responses` (OpenAI Responses API) and `messages` / `stream_messages`
 (Anthropic Messages API). A capability an adapter lacks is a 400 for the caller, never a 500.
@@ -79,6 +80,7 @@ class UpstreamReply(msgspec.Struct):
 
     body: bytes
     usage: Usage | None
+    media_type: str = "application/json"
 
 
 class ChatStream(Protocol):

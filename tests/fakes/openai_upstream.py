@@ -87,7 +87,10 @@ class FakeOpenAIApp:
             if not message.get("more_body"):
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        body = _json_decode(raw) if raw else None
+        if headers.get("content-type", "").startswith("multipart/form-data"):
+            body = {"multipart": raw}
+        else:
+            body = _json_decode(raw) if raw else None
         if self.state.record:
             self.state.requests.append(RecordedRequest(scope["method"], scope["path"], headers, body))
 
@@ -100,6 +103,29 @@ class FakeOpenAIApp:
             return await self._chat(body, send, receive, headers)
         if path == "/v1/embeddings" or path == "/embeddings":
             return await self._embeddings(body, send)
+        if path == "/v1/completions":
+            return await self._completions(body, send)
+        if path == "/v1/images/generations":
+            payload = {"created": int(time.time()), "data": [{"b64_json": base64.b64encode(b"fake-png").decode(),
+                                                               "revised_prompt": body.get("prompt")}]}
+            return await self._send_json(send, 200, _json_encode(payload))
+        if path == "/v1/moderations":
+            flagged = "attack" in str(body.get("input", ""))
+            payload = {"id": "modr-fake", "model": body.get("model"), "results": [{
+                "flagged": flagged, "categories": {"violence": flagged}, "category_scores": {"violence": 0.9 if flagged else 0.01}}]}
+            return await self._send_json(send, 200, _json_encode(payload))
+        if path == "/v1/audio/speech":
+            audio = b"ID3fake-mp3:" + str(body.get("input", "")).encode()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"audio/mpeg"), (b"content-length", str(len(audio)).encode())]})
+            return await send({"type": "http.response.body", "body": audio})
+        if path == "/v1/audio/transcriptions":
+            if b'name="file"' not in body.get("multipart", b""):
+                status, payload = _error(400, "'file' is required", "invalid_request_error")
+                return await self._send_json(send, status, payload)
+            payload = {"text": "hello from the fake audio", "usage": {"type": "tokens", "input_tokens": 12,
+                                                                     "output_tokens": 5, "total_tokens": 17}}
+            return await self._send_json(send, 200, _json_encode(payload))
         if path == "/v1/models" or path == "/models":
             payload = {"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": self.state.name}]}
             return await self._send_json(send, 200, _json_encode(payload))
@@ -254,6 +280,30 @@ class FakeOpenAIApp:
         finally:
             watcher.cancel()
             self.state.open_streams -= 1
+
+    async def _completions(self, body: dict, send) -> None:
+        model = body.get("model", "")
+        if await self._scenario(model, send, None, body):
+            return
+        prompt = body.get("prompt")
+        prompt_tokens = max(len(str(prompt).split()), 1)
+        words = ["Once"] + [f" t{i}" for i in range(1, self.state.chunks)]
+        base = {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()), "model": model}
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+                 "total_tokens": prompt_tokens + len(words)}
+        if not body.get("stream"):
+            payload = {**base, "choices": [{"text": "".join(words), "index": 0, "logprobs": None,
+                                            "finish_reason": "length"}], "usage": usage}
+            return await self._send_json(send, 200, _json_encode(payload))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream; charset=utf-8")]})
+        for word in words:
+            chunk = {**base, "choices": [{"text": word, "index": 0, "logprobs": None, "finish_reason": None}]}
+            await send({"type": "http.response.body", "body": b"data: " + _json_encode(chunk) + b"\n\n", "more_body": True})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunk = {**base, "choices": [], "usage": usage}
+            await send({"type": "http.response.body", "body": b"data: " + _json_encode(chunk) + b"\n\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
     async def _embeddings(self, body: dict, send) -> None:
         model = body.get("model", "")
