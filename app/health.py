@@ -7,9 +7,12 @@ import asyncio
 import msgspec
 from litestar import Controller, Response, get
 
+from app.admin.access import ACCOUNT_ADMIN
+from app.auth.principal import Principal
 from app.lib.jobs import USAGE_QUEUE
 from app.lib.metrics import REGISTRY
 from app.runtime import runtime
+from app.tenancy.context import require_account
 
 
 class Readiness(msgspec.Struct):
@@ -33,9 +36,25 @@ def metrics() -> str:
     return REGISTRY.render()
 
 
+class DeploymentHealthReport(msgspec.Struct):
+    healthy_endpoints: list[dict]
+    unhealthy_endpoints: list[dict]
+    healthy_count: int
+    unhealthy_count: int
+
+
 class HealthController(Controller):
     path = "/health"
     tags = ["health"]
+
+    @get("/", dependencies=ACCOUNT_ADMIN)
+    async def deployments(self, principal: Principal) -> DeploymentHealthReport:
+        """The last background check of each deployment that opted in (model_info.health_check: true)."""
+        stored = await runtime().redis.hgetall(f"health:{require_account()}")
+        results = sorted((msgspec.json.decode(value) for value in stored.values()), key=lambda r: r["model_name"])
+        healthy = [r for r in results if r["healthy"]]
+        unhealthy = [r for r in results if not r["healthy"]]
+        return DeploymentHealthReport(healthy, unhealthy, len(healthy), len(unhealthy))
 
     @get("/liveliness", sync_to_thread=False)
     def liveliness(self) -> dict[str, str]:

@@ -29,6 +29,7 @@ class Settings(msgspec.Struct, frozen=True):
     worker_health_interval: int = 5
     usage_job_timeout: int = 60
     limits_fail_open: bool = False
+    health_check_interval: int = 30
     limits_redis_url: str | None = None
     limits_redis_timeout: float = 0.5
 
@@ -72,4 +73,5 @@ def get_settings() -> Settings:
         limits_fail_open=_env("ALCHEMI_LIMITS_FAIL_OPEN", default="false").lower() in ("1", "true", "yes"),
         limits_redis_timeout=float(_env("ALCHEMI_LIMITS_REDIS_TIMEOUT", default="0.5")),
         limits_redis_url=_env("ALCHEMI_LIMITS_REDIS_URL"),
+        health_check_interval=int(_env("ALCHEMI_HEALTH_CHECK_INTERVAL", default="30")),
     )

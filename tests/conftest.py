@@ -5,6 +5,8 @@ session ends, no log line of any process may contain it or the master key."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +25,14 @@ _LOG_DIRS: list[Path] = []
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("alchemi-data")
+def services():
+    # Not under pytest's own temp root: pytest keeps that 0700, and the embedded PostgreSQL runs as
+    # its own system user, which must reach its data folder.
+    data_dir = Path(tempfile.mkdtemp(prefix="alchemi-test-"))
     embedded = start_missing(data_dir, os.environ.get("TEST_DATABASE_URL"), os.environ.get("TEST_REDIS_URL"))
     yield embedded
     embedded.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

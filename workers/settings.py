@@ -13,10 +13,13 @@ import asyncpg
 import httpx
 from arq import cron
 
+from app.lib.crypto import CredentialBox
+from app.lib.http import create_upstream_client
 from app.lib.jobs import USAGE_QUEUE, deserialize_job, redis_settings, serialize_job
 from app.lib.logs import configure_logging
 from app.lib.observability import init_sentry
 from app.settings import get_settings
+from tasks.health import check_deployment_health
 from tasks.budgets import deliver_budget_alert, reset_budget_periods, restore_budget_counters
 from tasks.usage import record_usage, requeue_usage_batches
 
@@ -30,11 +33,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["db"] = await asyncpg.create_pool(_settings.database_url, min_size=1, max_size=4)
     ctx["http"] = httpx.AsyncClient(timeout=httpx.Timeout(10.0), trust_env=False, follow_redirects=False)
     ctx["outbox_grace_s"] = float(os.environ.get("ALCHEMI_OUTBOX_GRACE_S", "15"))
+    ctx["upstream"] = create_upstream_client(_settings)
+    ctx["credentials"] = CredentialBox(_settings.secret_key) if _settings.secret_key else None
     await restore_budget_counters(ctx)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["http"].aclose()
+    await ctx["upstream"].aclose()
     await ctx["db"].close()
 
 
@@ -47,6 +53,7 @@ class UsageWorker:
         cron(requeue_usage_batches, second=_EVERY_10_S, run_at_startup=True, unique=True),
         cron(restore_budget_counters, second={5, 35}, unique=True),
         cron(reset_budget_periods, second={15}, unique=True),
+        cron(check_deployment_health, second=set(range(0, 60, _settings.health_check_interval)), unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

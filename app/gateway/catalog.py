@@ -64,22 +64,28 @@ class DeploymentCatalog:
         """Runs inside the request's account context: the scoped layer adds the account filter."""
         groups: dict[str, list[Deployment]] = {}
         for row in await scoped(ModelDeployment).select():
-            api_key = self._credentials.open(row["api_key_encrypted"]) if row["api_key_encrypted"] else None
-            secrets = (msgspec.json.decode(self._credentials.open(row["secret_params_encrypted"]))
-                       if row["secret_params_encrypted"] else {})
-            for secret in (api_key, *secrets.values()):
-                register_secret(secret)
-            deployment = Deployment(
-                id=row["id"], account_id=row["account_id"], model_name=row["model_name"], provider=row["provider"],
-                upstream_model=row["upstream_model"], api_base=row["api_base"], api_key=api_key,
-                api_version=row["api_version"], timeout=float(row["timeout"]) if row["timeout"] is not None else None,
-                input_cost_per_token=_price(row["input_cost_per_token"]),
-                output_cost_per_token=_price(row["output_cost_per_token"]),
-                params=row["provider_params"] or {}, secrets=secrets, rpm=row["rpm"], tpm=row["tpm"],
-                max_parallel_requests=row["max_parallel_requests"],
-                max_output_tokens=_positive_int((row["model_info"] or {}).get("max_output_tokens")),
-                weight=row["weight"] if row["weight"] is not None else 1,
-                stream_timeout=float(row["stream_timeout"]) if row["stream_timeout"] is not None else None,
-            )
+            deployment = deployment_from_row(row, self._credentials)
             groups.setdefault(deployment.model_name, []).append(deployment)
         return groups
+
+
+def deployment_from_row(row: dict, credentials: CredentialBox) -> Deployment:
+    """A stored deployment with its credentials opened (they stay in memory, never in logs)."""
+    api_key = credentials.open(row["api_key_encrypted"]) if row["api_key_encrypted"] else None
+    secrets = (msgspec.json.decode(credentials.open(row["secret_params_encrypted"]))
+               if row["secret_params_encrypted"] else {})
+    for secret in (api_key, *secrets.values()):
+        register_secret(secret)
+    model_info = row["model_info"] if isinstance(row["model_info"], dict) else {}
+    return Deployment(
+        id=row["id"], account_id=row["account_id"], model_name=row["model_name"], provider=row["provider"],
+        upstream_model=row["upstream_model"], api_base=row["api_base"], api_key=api_key,
+        api_version=row["api_version"], timeout=float(row["timeout"]) if row["timeout"] is not None else None,
+        input_cost_per_token=_price(row["input_cost_per_token"]),
+        output_cost_per_token=_price(row["output_cost_per_token"]),
+        params=row["provider_params"] or {}, secrets=secrets, rpm=row["rpm"], tpm=row["tpm"],
+        max_parallel_requests=row["max_parallel_requests"],
+        max_output_tokens=_positive_int(model_info.get("max_output_tokens")),
+        weight=row["weight"] if row["weight"] is not None else 1,
+        stream_timeout=float(row["stream_timeout"]) if row["stream_timeout"] is not None else None,
+    )
