@@ -43,7 +43,8 @@ def _scrub(text: str, deployment: Deployment) -> str:
 
 
 _CONTEXT_WINDOW_HINTS = ("context_length_exceeded", "maximum context length", "context window", "prompt is too long",
-                         "input is too long", "too many tokens", "exceeds the maximum number of tokens")
+                         "input is too long", "too many tokens", "exceeds the maximum number of tokens",
+                         "exceed context limit")
 
 
 def is_context_window_error(message: str | None, code: str | None) -> bool:

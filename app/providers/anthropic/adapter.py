@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from app.lib.errors import GatewayError, InvalidRequest
+from app.lib.errors import GatewayError
 from app.providers.anthropic.request import encode, to_anthropic
 from app.providers.anthropic.response import to_chat_completion
 from app.providers.anthropic.stream import AnthropicChatStream, AnthropicEventStream
@@ -22,7 +22,6 @@ API_VERSION = "2023-06-01"
 MESSAGES = "/v1/messages"
 COUNT_TOKENS = "/v1/messages/count_tokens"
 # The context-window refusal Anthropic words differently from the shared hints in providers/errors.py.
-_CONTEXT_LIMIT_HINT = "exceed context limit"
 # Generation settings count_tokens refuses ("max_tokens: Extra inputs are not permitted").
 _NOT_COUNTED = ("max_tokens", "stream", "temperature", "top_p", "top_k", "stop_sequences", "metadata", "service_tier")
 
@@ -65,17 +64,15 @@ class Anthropic:
     def _error(self, response: httpx.Response, content: bytes, deployment: Deployment) -> GatewayError:
         detail = error_of(content)
         message = detail.message if detail else None
-        error = upstream_error(response.status_code, content, deployment, message=message,
-                               retry_after=response.headers.get("retry-after"))
-        if isinstance(error, InvalidRequest) and message and _CONTEXT_LIMIT_HINT in message.lower():
-            error.code = "context_length_exceeded"
-        return error
+        return upstream_error(response.status_code, content, deployment, message=message,
+                              retry_after=response.headers.get("retry-after"))
 
     async def _send(self, client: httpx.AsyncClient, deployment: Deployment, path: str, body: dict[str, Any], *,
                     stream: bool = False, beta: str | None = None) -> httpx.Response:
         """The upstream response, already checked: an error answer is read, closed and raised."""
         request = client.build_request("POST", self._url(deployment, path), content=encode(body),
-                                       headers=self._headers(deployment, beta), timeout=self._timeout(client, deployment))
+                                       headers=self._headers(deployment, beta),
+                                       timeout=self._timeout(client, deployment))
         try:
             response = await client.send(request, stream=stream)
             if response.status_code >= 400:
@@ -113,6 +110,7 @@ class Anthropic:
 
     async def messages(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any], *,
                        beta: str | None = None) -> UpstreamReply:
+        body = {name: value for name, value in body.items() if name != "stream"}  # streams: `stream_messages`
         response = await self._send(client, deployment, MESSAGES, body, beta=beta)
         content = response.content
         return UpstreamReply(body=content, usage=_usage_of(content))

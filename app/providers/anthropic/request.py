@@ -125,7 +125,8 @@ def _output_format(response_format: Any) -> dict[str, Any] | None:
 def to_anthropic(body: dict[str, Any], *, max_output_tokens: int | None = None) -> dict[str, Any]:
     """The Messages API body for an OpenAI chat body (whose `model` is already the upstream name)."""
     if (body.get("n") or 1) != 1:
-        raise InvalidRequest("Anthropic models return one choice: 'n' must be 1", param="n", code="unsupported_parameter")
+        raise InvalidRequest("Anthropic models return one choice: 'n' must be 1", param="n",
+                             code="unsupported_parameter")
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise InvalidRequest("'messages' must be an array", param="messages")

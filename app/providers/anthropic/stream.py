@@ -17,7 +17,13 @@ import msgspec
 
 from app.providers.anthropic.response import finish_reason, tool_call
 from app.providers.anthropic.wire import (
-    AnthropicUsage, ContentBlockDelta, ContentBlockStart, ErrorEnvelope, MessageDelta, MessageStart, UsageOnly,
+    AnthropicUsage,
+    ContentBlockDelta,
+    ContentBlockStart,
+    MessageDelta,
+    MessageStart,
+    decode_usage_only,
+    error_of,
 )
 from app.providers.base import Usage
 
@@ -56,15 +62,20 @@ def _stream_failed(detail: str) -> httpx.RemoteProtocolError:
     return httpx.RemoteProtocolError(f"Anthropic stream failed: {detail}")
 
 
-_decode_error = msgspec.json.Decoder(ErrorEnvelope).decode
-
-
 def _error_type(data: bytes) -> str:
-    try:
-        error = _decode_error(data).error
-    except msgspec.DecodeError:
-        return "unreadable error event"
+    error = error_of(data)
     return (error.type if error else None) or "error event"
+
+
+_decode_start = msgspec.json.Decoder(MessageStart).decode
+# The events that say something in OpenAI's terms; ping, content_block_stop and new event types do not.
+_DECODERS: dict[str, Callable[[bytes], Any]] = {
+    "message_start": _decode_start,
+    "content_block_start": msgspec.json.Decoder(ContentBlockStart).decode,
+    "content_block_delta": msgspec.json.Decoder(ContentBlockDelta).decode,
+    "message_delta": msgspec.json.Decoder(MessageDelta).decode,
+    "message_stop": bytes,
+}
 
 
 class AnthropicChatStream:
@@ -78,12 +89,12 @@ class AnthropicChatStream:
         self._tool_index: dict[int, int] = {}  # Anthropic block index → OpenAI tool_calls index
         self._usage = AnthropicUsage()
         self._stopped = False
-        self._handlers: dict[str, tuple[Callable[[bytes], Any], Callable[[Any], Iterator[bytes]]]] = {
-            "message_start": (msgspec.json.Decoder(MessageStart).decode, self._on_message_start),
-            "content_block_start": (msgspec.json.Decoder(ContentBlockStart).decode, self._on_block_start),
-            "content_block_delta": (msgspec.json.Decoder(ContentBlockDelta).decode, self._on_block_delta),
-            "message_delta": (msgspec.json.Decoder(MessageDelta).decode, self._on_message_delta),
-            "message_stop": (bytes, self._on_message_stop),
+        self._handlers: dict[str, Callable[[Any], Iterator[bytes]]] = {
+            "message_start": self._on_message_start,
+            "content_block_start": self._on_block_start,
+            "content_block_delta": self._on_block_delta,
+            "message_delta": self._on_message_delta,
+            "message_stop": self._on_message_stop,
         }
 
     async def events(self) -> AsyncIterator[bytes]:
@@ -91,15 +102,14 @@ class AnthropicChatStream:
             name, data = parse_event(event)
             if name == "error":
                 raise _stream_failed(_error_type(data))
-            handler = self._handlers.get(name)  # ping, content_block_stop and new event types: nothing to say
-            if handler is None:
+            decode = _DECODERS.get(name)
+            if decode is None:
                 continue
-            decode, on_event = handler
             try:
                 payload = decode(data)
             except msgspec.DecodeError:
                 raise _stream_failed(f"unreadable {name} event") from None
-            for chunk in on_event(payload):
+            for chunk in self._handlers[name](payload):
                 yield chunk
         if not self._stopped:
             raise _stream_failed("the stream ended before message_stop")
@@ -154,10 +164,6 @@ class AnthropicChatStream:
         yield _DONE
 
 
-_decode_start = msgspec.json.Decoder(MessageStart).decode
-_decode_usage_only = msgspec.json.Decoder(UsageOnly).decode
-
-
 class AnthropicEventStream:
     """Anthropic's own events, relayed unchanged (native `/v1/messages`); `usage` is known once it ended."""
 
@@ -186,7 +192,7 @@ class AnthropicEventStream:
             if name == "message_start":
                 self._usage = _decode_start(data).message.usage
             elif name == "message_delta":
-                later = _decode_usage_only(data).usage
+                later = decode_usage_only(data).usage
                 if later is not None:
                     self._usage = (self._usage or AnthropicUsage()).updated(later)
             else:
