@@ -16,7 +16,7 @@ from app.admin.organizations.controller import OrganizationController
 from app.admin.spend.controller import SpendController
 from app.admin.teams.controller import TeamController
 from app.admin.users.controller import UserController
-from app.gateway.controllers import ChatController, ForwardedController
+from app.gateway.controllers import ChatController, DialectController, ForwardedController
 from app.health import HealthController, metrics
 from app.lib.errors import EXCEPTION_HANDLERS
 from app.lib.logs import configure_logging
@@ -25,7 +25,7 @@ from app.runtime import start_runtime, stop_runtime
 from app.settings import get_settings
 
 ROUTES = [
-    HealthController, metrics, ChatController, ForwardedController, AccountController, ModelController, KeyController, UserController,
+    HealthController, metrics, ChatController, ForwardedController, DialectController, AccountController, ModelController, KeyController, UserController,
     TeamController, OrganizationController, SpendController, RouterSettingsController,
 ]
 

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from app.auth.cache import PrincipalCache
 from app.auth.service import Authenticator
-from app.billing.budgets import recorded_spend
+from app.billing.budgets import recorded_spend, report_full_budget
 from app.billing.limits import Limiter
 from app.billing.usage import UsageBuffer
 from app.db.piccolo_conf import DB
@@ -94,6 +94,7 @@ async def start_runtime(settings: Settings) -> Runtime:
                            socket_connect_timeout=settings.limits_redis_timeout, retry_on_timeout=False,
                            max_connections=256),
             fail_open=settings.limits_fail_open, seed=recorded_spend,
+            on_budget_full=lambda level, used: report_full_budget(redis, level, used),
         ),
         router=Router(redis, DeploymentHealth(redis, bus)),
     )

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
+import httpx
 import msgspec
+from arq import Retry
 
 from app.billing.limits import ALIVE_KEY, BUDGET_KEY_TTL, LIFETIME, SEED, to_units
 from app.billing.periods import current_period
 from app.lib.invalidation import CHANNEL
+from app.lib.jobs import enqueue
 from tasks.usage import record_usage
 
 log = logging.getLogger("alchemi.tasks.budgets")
@@ -94,10 +99,12 @@ async def deliver_budget_alert(ctx: dict[str, Any], alert_id: int) -> str:
             "threshold_percent": alert["threshold"], "spend": str(alert["spend"]),
             "max_budget": str(alert["max_budget"]), "period_end": alert["period_end"].isoformat(),
         }
-        response = await ctx["http"].post(url, json=payload, timeout=10)
+        try:
+            response = await ctx["http"].post(url, json=payload, timeout=10)
+        except httpx.HTTPError as exc:  # receiver down or unreachable: like an error answer, try again later
+            log.warning("budget alert delivery failed", extra={"error": type(exc).__name__, "alert_id": alert_id})
+            raise Retry(defer=min(ctx.get("job_try", 1) * 5, 300)) from exc
         if response.status_code >= 400:
-            from arq import Retry
-
             raise Retry(defer=min(ctx.get("job_try", 1) * 5, 300))
     async with ctx["db"].acquire() as conn:
         await conn.execute("UPDATE budget_alerts SET delivered_at = now() WHERE id = $1", alert_id)
@@ -108,3 +115,25 @@ def _json(value: Any) -> Any:
     if isinstance(value, str):
         return msgspec.json.decode(value)
     return value or {}
+
+
+_FULL = """
+INSERT INTO budget_alerts (account_id, level, entity_id, period_end, threshold, spend, max_budget, created_at)
+VALUES ($1, $2, $3, $4, 100, $5, $6, now())
+ON CONFLICT (level, entity_id, period_end, threshold) DO NOTHING
+RETURNING id
+"""
+
+
+async def record_budget_refusal(ctx: dict[str, Any], account_id: str, level: str, entity_id: str, period: int,
+                                spend: str, max_budget: str) -> int | None:
+    """A request was refused because a budget is full: that is the 100 % alert (once per period).
+
+    Reservations keep admitted spend below the budget, so the ledger alone may never reach 100 %."""
+    async with ctx["db"].acquire() as conn:
+        alert_id = await conn.fetchval(_FULL, UUID(account_id), level, UUID(entity_id),
+                                       datetime.fromtimestamp(period, tz=timezone.utc), Decimal(spend),
+                                       Decimal(max_budget))
+    if alert_id is not None:
+        await enqueue(ctx["redis"], "deliver_budget_alert", alert_id, job_id=f"budget-alert-{alert_id}")
+    return alert_id

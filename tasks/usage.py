@@ -60,8 +60,8 @@ _NIL = "'00000000-0000-0000-0000-000000000000'::uuid"
 _ADD_DAILY = f"""
 INSERT INTO spend_daily (day, account_id, organization_id, team_id, user_id, key_id, model_group, requests,
     prompt_tokens, completion_tokens, cost)
-SELECT * FROM unnest($1::date[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[], $8::int[],
-    $9::int[], $10::int[], $11::numeric[])
+SELECT * FROM unnest($1::date[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[], $8::bigint[],
+    $9::bigint[], $10::bigint[], $11::numeric[])
 ON CONFLICT (day, account_id, COALESCE(organization_id, {_NIL}), COALESCE(team_id, {_NIL}), COALESCE(user_id, {_NIL}),
     COALESCE(key_id, {_NIL}), model_group)
 DO UPDATE SET requests = spend_daily.requests + EXCLUDED.requests,
@@ -221,6 +221,11 @@ async def requeue_usage_batches(ctx: dict[str, Any]) -> int:
             "AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT 200",
             float(ctx.get("outbox_grace_s", 15)))
         await conn.execute("DELETE FROM usage_outbox WHERE processed_at < now() - interval '1 hour'")
+        # Alerts whose delivery job was lost (Redis failed right after the ledger commit).
+        undelivered = await conn.fetch("SELECT id FROM budget_alerts WHERE delivered_at IS NULL "
+                                       "AND created_at < now() - interval '1 minute' LIMIT 500")
+    for row in undelivered:
+        await enqueue(ctx["redis"], "deliver_budget_alert", row["id"], job_id=f"budget-alert-{row['id']}")
     for row in stale:
         events = msgspec.msgpack.decode(row["events"])
         await enqueue(ctx["redis"], "record_usage", str(row["batch_id"]), events, job_id=f"usage-{row['batch_id']}")

@@ -20,7 +20,7 @@ from app.lib.logs import configure_logging
 from app.lib.observability import init_sentry
 from app.settings import get_settings
 from tasks.health import check_deployment_health
-from tasks.budgets import deliver_budget_alert, reset_budget_periods, restore_budget_counters
+from tasks.budgets import deliver_budget_alert, record_budget_refusal, reset_budget_periods, restore_budget_counters
 from tasks.usage import record_usage, requeue_usage_batches
 
 _settings = get_settings()
@@ -46,7 +46,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 class UsageWorker:
     queue_name = USAGE_QUEUE
-    functions = [record_usage, deliver_budget_alert]
+    functions = [record_usage, deliver_budget_alert, record_budget_refusal]
     # No per-job timeouts above job_timeout: arq holds a job for the longest timeout + 10 s before
     # another worker may re-run it after a crash.
     cron_jobs = [

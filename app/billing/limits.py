@@ -200,11 +200,13 @@ def _flag(value: int | None) -> int:
 
 
 class Limiter:
-    def __init__(self, redis: Redis, *, fail_open: bool, seed) -> None:
-        """`seed(level) -> Decimal` reads a budget period's recorded spend from PostgreSQL."""
+    def __init__(self, redis: Redis, *, fail_open: bool, seed, on_budget_full=None) -> None:
+        """`seed(level) -> Decimal` reads a budget period's recorded spend from PostgreSQL;
+        `on_budget_full(level, used_units)` hears of each refusal by a full budget (the 100 % alert)."""
         self._redis = redis
         self._fail_open = fail_open
         self._seed = seed
+        self._on_budget_full = on_budget_full
 
     async def admit(self, request_id: str, levels: tuple[LevelLimits, ...], reserve: Decimal,
                     timeout_s: float) -> Admission | None:
@@ -232,7 +234,9 @@ class Limiter:
                 await self._seed_level(levels[index])
                 continue
             if outcome != "ok":
-                self._refuse(outcome, levels[index], used, now)
+                if outcome == "budget" and self._on_budget_full is not None:
+                    await self._on_budget_full(levels[index], used)
+                self._refuse(outcome, levels[index], used, now, amount)
             return Admission(request_id, levels, amount, minute, deadline_ms, _headers(levels, report, now))
         raise ServiceUnavailable("Budget counters are being restored; retry shortly", code="limits_restoring",
                                  headers={"Retry-After": "1"})
@@ -275,13 +279,14 @@ class Limiter:
         raise ServiceUnavailable("Limits cannot be checked right now; retry shortly", code="limits_unavailable",
                                  headers={"Retry-After": "1"})
 
-    def _refuse(self, outcome: str, level: LevelLimits, used: int, now: float) -> None:
+    def _refuse(self, outcome: str, level: LevelLimits, used: int, now: float, amount: int = 0) -> None:
         REFUSALS.inc(level.level, outcome)
         name = f"{LEVEL_NAMES.get(level.level, level.level)} {level.entity_id}"
         if outcome == "budget":
             limit = from_units(level.budget_units or 0)
             raise BudgetExceeded(
-                f"Budget exceeded for {name}: ${from_units(used):.6f} of ${limit:.6f} used or reserved in this period",
+                f"Budget exceeded for {name}: ${from_units(used):.6f} of ${limit:.6f} is used or reserved in this "
+                f"period, and this request may cost up to ${from_units(amount):.6f} (a lower max_tokens reserves less)",
                 param=level.level, code=f"{level.level}_budget_exceeded",
             )
         reset = 60 - int(now % 60) if outcome in ("rpm", "tpm") else 1

@@ -47,6 +47,11 @@ def current_period(reset_at: datetime, duration: str, now: datetime) -> tuple[da
     if now >= end:
         count, unit = parse_duration(duration)
         if unit == "mo":
+            if end.day <= 28:
+                # No month-end clamping can happen, so one jump equals that many steps; it stops short
+                # of `now` (stepping from 1970 month by month cost ~2 ms per request).
+                months = (now.year - end.year) * 12 + now.month - end.month
+                end = advance(end, duration, max(months // count - 1, 0))
             while now >= end:
                 end = advance(end, duration)
         else:

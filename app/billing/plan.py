@@ -52,7 +52,7 @@ def has_budget(levels: tuple[LevelLimits, ...]) -> bool:
 
 
 def completion_cap(body: dict[str, Any], model_cap: int | None) -> int:
-    requested = body.get("max_completion_tokens") or body.get("max_tokens")
+    requested = body.get("max_completion_tokens") or body.get("max_tokens") or body.get("max_output_tokens")
     cap = requested if isinstance(requested, int) and requested > 0 else (model_cap or DEFAULT_OUTPUT_CAP)
     choices = body.get("n") if isinstance(body.get("n"), int) and body.get("n", 1) > 0 else 1
     return cap * choices
@@ -61,6 +61,11 @@ def completion_cap(body: dict[str, Any], model_cap: int | None) -> int:
 def prompt_ceiling(body: dict[str, Any], call_type: str) -> int:
     if call_type == "embeddings":
         counted = tokens.count_input(body.get("input"))
+    elif call_type == "completion":
+        counted = tokens.count_input(body.get("prompt"))
+    elif call_type in ("responses", "messages"):
+        # Their inputs nest differently; the whole body's text is a safe over-count.
+        counted = tokens.count_text(msgspec.json.encode(body).decode())
     else:
         counted = tokens.count_messages(body.get("messages") or [])
         if body.get("tools"):

@@ -7,9 +7,10 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 
+from app.gateway import dialects, formats
 from app.gateway.requests import parse_body, refuse_routing_overrides
 from app.gateway.service import GatewayService
-from app.lib.errors import InvalidRequest
+from app.lib.errors import GatewayError, InvalidRequest
 from app.runtime import runtime
 
 
@@ -89,3 +90,40 @@ async def _multipart(request: Request) -> dict[str, Any]:
         raise InvalidRequest("'file' is required", param="file", code="missing_required_parameter")
     refuse_routing_overrides(body)
     return body
+
+
+class DialectController(Controller):
+    """The OpenAI Responses API and the Anthropic Messages API, on every provider."""
+
+    tags = ["data plane"]
+
+    @post(["/v1/responses", "/responses"], status_code=200)
+    async def responses(self, request: Request) -> Response:
+        principal = await runtime().auth.authenticate(request.headers)
+        body = parse_body(await request.body())
+        return await dialects.serve(_service(), dialects.RESPONSES, principal, body, dict(request.headers))
+
+    @post(["/v1/messages", "/messages"], status_code=200)
+    async def messages(self, request: Request) -> Response:
+        # Anthropic's SDK (and Claude Code) expect Anthropic's error shape, not OpenAI's.
+        try:
+            principal = await runtime().auth.authenticate(request.headers)
+            body = parse_body(await request.body())
+            return await dialects.serve(_service(), dialects.MESSAGES, principal, body, dict(request.headers))
+        except GatewayError as exc:
+            return _anthropic_error(exc)
+
+    @post(["/v1/messages/count_tokens", "/messages/count_tokens"], status_code=200)
+    async def count_tokens(self, request: Request) -> Response:
+        try:
+            principal = await runtime().auth.authenticate(request.headers)
+            body = parse_body(await request.body())
+            counted = await dialects.count_message_tokens(_service(), principal, body, dict(request.headers))
+        except GatewayError as exc:
+            return _anthropic_error(exc)
+        return Response(counted)
+
+
+def _anthropic_error(exc: GatewayError) -> Response:
+    body = formats.anthropic_error_body(exc.status, exc.message, request_id=exc.headers.get("x-request-id"))
+    return Response(body, status_code=exc.status, headers=exc.headers)

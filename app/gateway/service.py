@@ -96,8 +96,9 @@ class GatewayService:
         timeout = deployment.timeout or self.rt.settings.upstream_read_timeout
         call.admission = await self.rt.limiter.admit(call.request_id, levels, reserve, timeout)
 
-    async def _run(self, call: _Call, body: dict[str, Any], capability: str, invoke: Invoke[T]) -> T:
-        """Try deployments as the router says until one answers; a refusal by the limits is final."""
+    async def _run(self, call: _Call, body: dict[str, Any], capability: str | None, invoke: Invoke[T]) -> T:
+        """Try deployments as the router says until one answers; a refusal by the limits is final.
+        `capability` None: `invoke` chooses how to call each provider itself."""
         models = await self.rt.catalog.models_of(require_account())
         attempts = self.rt.router.attempts(models.groups, models.settings, call.model, call.principal.models)
         health = self.rt.router.health
@@ -135,9 +136,9 @@ class GatewayService:
             raise
         raise AssertionError("the router ends with an error, never silently")
 
-    def _provider(self, deployment: Deployment, capability: str) -> Provider:
+    def _provider(self, deployment: Deployment, capability: str | None) -> Provider:
         provider = get_provider(deployment.provider)
-        if not supports(provider, capability):
+        if capability is not None and not supports(provider, capability):
             raise InvalidRequest(f"The '{deployment.provider}' provider of model '{deployment.model_name}' does not "
                                  f"support {capability.replace('_', ' ')}", param="model", code="unsupported_capability")
         return provider

@@ -81,3 +81,41 @@ async def relay(stream: ChatStream, *, strip_usage: bool, on_end: StreamEnd) -> 
         await finish(status)
         with anyio.CancelScope(shield=True):
             await stream.aclose()
+
+
+NativeEnd = Callable[[Usage | None, str], Awaitable[None]]
+
+
+async def relay_native(stream: ChatStream, *, usage_of: Callable[[bytes], Usage | None],
+                       on_end: NativeEnd) -> AsyncIterator[bytes]:
+    """Relay a vendor's own event stream unchanged (native /v1/responses, /v1/messages), noticing usage
+    with `usage_of(event)` (or the stream's own `usage` once it ended); `on_end` runs exactly once."""
+    usage: Usage | None = None
+    status = "client_disconnected"
+    try:
+        async for event in stream.events():
+            found = usage_of(event)
+            if found is not None:
+                usage = found
+            yield event
+        status = "success"
+    except httpx.HTTPError as exc:
+        status = "error"
+        log.warning("upstream stream broke", extra={"error": type(exc).__name__})
+    finally:
+        usage = usage or getattr(stream, "usage", None)
+        with anyio.CancelScope(shield=True):
+            await on_end(usage, status)
+            await stream.aclose()
+
+
+async def translated(events: AsyncIterator[bytes], translator) -> AsyncIterator[bytes]:
+    """Chat chunk events (from `relay`) turned into another dialect's events by a stream translator."""
+    try:
+        async for event in events:
+            for out in translator.translate(event):
+                yield out
+        for out in translator.finish():
+            yield out
+    finally:
+        await events.aclose()

@@ -64,3 +64,10 @@ def wait_until_quiet(core: int, *, window_s: float = 0.3, max_busy_fraction: flo
             return True
         if time.monotonic() >= deadline:
             return False
+
+
+def busy_percent(core: int, seconds: float) -> float:
+    """How busy `core` was over the next `seconds`, in percent: the noise floor a run is read against."""
+    before = busy_ms(core)
+    time.sleep(seconds)
+    return (busy_ms(core) - before) * 100 / (seconds * 1000)

@@ -82,21 +82,26 @@ def ensure_wrk() -> str:
     return found
 
 
-def probe(target: Target, mode: Mode) -> None:
-    """Send one request and check the answer, so a broken target fails loudly instead of as fast errors."""
-    status, raw = loopback_http.call("POST", target.chat_url, body=chat_body(mode),
+def probe(target: Target, mode: Mode, *, body: bytes | None = None) -> None:
+    """Send one request (body defaults to chat_body(mode)) and check the answer, so a broken target
+    fails loudly instead of as fast errors."""
+    status, raw = loopback_http.call("POST", target.chat_url, body=body or chat_body(mode),
                                      headers={"Authorization": f"Bearer {target.token}"})
     target.requests_sent += 1
     check_answer(mode, status, raw)
 
 
-def run_load(target: Target, mode: Mode, *, connections: int, duration_s: int, stop_after: int | None = None) -> LoadResult:
-    """One wrk run; stop_after ends it after that many answers (or at duration_s, whichever is first)."""
+def run_load(target: Target, mode: Mode, *, connections: int, duration_s: int, stop_after: int | None = None,
+             body: bytes | None = None) -> LoadResult:
+    """One wrk run; stop_after ends it after that many answers (or at duration_s, whichever is first).
+
+    body defaults to chat_body(mode); it must stream when mode does.
+    """
     argv = pinned(LOAD_CORE, [
         ensure_wrk(), "-t1", f"-c{connections}", f"-d{duration_s}s", f"--timeout={_REQUEST_TIMEOUT}",
         "-s", str(LUA_SCRIPT), target.chat_url,
     ])
-    env = {**os.environ, "BENCH_BODY": chat_body(mode).decode(), "BENCH_TOKEN": target.token}
+    env = {**os.environ, "BENCH_BODY": (body or chat_body(mode)).decode(), "BENCH_TOKEN": target.token}
     env.pop("BENCH_STOP_AFTER", None)
     if stop_after is not None:
         env["BENCH_STOP_AFTER"] = str(max(1, stop_after))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 
 from bench.overhead.cores import PROXY_CORE, busy_ms, wait_until_quiet
 from bench.overhead.load import LoadResult, Target, run_load
@@ -54,13 +56,17 @@ class Measurement:
         }
 
 
-def measure(target: Target, mode: Mode, *, connections: int, duration_s: int) -> Measurement:
-    started_quiet = wait_until_quiet(PROXY_CORE)
+def measure(target: Target, mode: Mode, *, connections: int, duration_s: int, body: bytes | None = None,
+            wait_quiet: Callable[..., bool] | None = None) -> Measurement:
+    """wait_quiet(timeout_s=...) decides when the proxy is idle before and after the run: by default
+    core 0 as a whole; a bench sharing the machine can watch the proxy's own processes instead."""
+    quiet = wait_quiet or partial(wait_until_quiet, PROXY_CORE)
+    started_quiet = quiet()
     before = busy_ms(PROXY_CORE)
-    load = run_load(target, mode, connections=connections, duration_s=duration_s)
+    load = run_load(target, mode, connections=connections, duration_s=duration_s, body=body)
     ended = busy_ms(PROXY_CORE)
     drain_started = time.monotonic()
-    drained = wait_until_quiet(PROXY_CORE, timeout_s=_DRAIN_TIMEOUT_S)
+    drained = quiet(timeout_s=_DRAIN_TIMEOUT_S)
     drain_s = time.monotonic() - drain_started
     return Measurement(
         target=target.name, mode=mode, connections=connections, load=load,

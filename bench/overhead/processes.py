@@ -119,3 +119,17 @@ class ManagedProcess:
             return psutil.Process(self.pid).children(recursive=True)
         except psutil.NoSuchProcess:
             return []
+
+
+def handle_stop_signals() -> None:
+    """SIGTERM/SIGHUP become SystemExit and SIGINT KeyboardInterrupt, so finally blocks stop every child."""
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGHUP, _exit_on_signal)
+    # A shell starts background jobs with SIGINT ignored, and an ignored signal stays ignored across
+    # exec: `alchemi up` would then not stop on the SIGINT we send it. A handled one is reset to the
+    # default in every child.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _exit_on_signal(signum, _frame) -> None:
+    raise SystemExit(128 + signum)

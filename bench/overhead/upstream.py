@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from bench.overhead.cores import LOAD_CORE, pinned
 from bench.overhead.load import Target
@@ -11,12 +12,12 @@ from bench.overhead.processes import ManagedProcess
 from bench.overhead.workload import UPSTREAM_CHUNKS
 
 
-def start_fake_upstream(port: int) -> tuple[ManagedProcess, Target]:
+def start_fake_upstream(port: int, *, log_dir: Path = LOG_DIR) -> tuple[ManagedProcess, Target]:
     process = ManagedProcess(
         "fake upstream",
         pinned(LOAD_CORE, [sys.executable, "-m", "tests.fakes.openai_upstream",
                            "--host", "127.0.0.1", "--port", str(port), "--chunks", str(UPSTREAM_CHUNKS)]),
-        log_path=LOG_DIR / "fake_upstream.log",
+        log_path=log_dir / "fake_upstream.log",
         cwd=REPO_ROOT,
     )
     base_url = f"http://127.0.0.1:{port}"

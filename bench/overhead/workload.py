@@ -29,8 +29,11 @@ class BadAnswer(RuntimeError):
     """A target answered the bench request with something other than the fake's completion."""
 
 
-def chat_body(mode: Mode) -> bytes:
+def chat_body(mode: Mode, *, max_tokens: int | None = None) -> bytes:
+    """The bench request; max_tokens caps what a budget reserves (the fake upstream ignores it)."""
     body: dict = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello to the benchmark"}]}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
     if mode.streams:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -103,6 +103,8 @@ class FakeOpenAIApp:
             return await self._chat(body, send, receive, headers)
         if path == "/v1/embeddings" or path == "/embeddings":
             return await self._embeddings(body, send)
+        if path == "/v1/responses":
+            return await self._responses(body, send)
         if path == "/v1/completions":
             return await self._completions(body, send)
         if path == "/v1/images/generations":
@@ -280,6 +282,33 @@ class FakeOpenAIApp:
         finally:
             watcher.cancel()
             self.state.open_streams -= 1
+
+    async def _responses(self, body: dict, send) -> None:
+        """A minimal OpenAI Responses API: one message item; streams the documented event sequence."""
+        model = body.get("model", "")
+        text = "Hello from responses"
+        usage = {"input_tokens": 9, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 4,
+                 "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 13}
+        item = {"id": "msg_fake", "type": "message", "status": "completed", "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}]}
+        response = {"id": "resp_fake", "object": "response", "created_at": int(time.time()), "status": "completed",
+                    "model": model, "output": [item], "usage": usage, "parallel_tool_calls": True, "tool_choice": "auto",
+                    "tools": [], "error": None, "incomplete_details": None, "instructions": None, "metadata": {},
+                    "temperature": None, "top_p": None}
+        if not body.get("stream"):
+            return await self._send_json(send, 200, _json_encode(response))
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        events = [
+            ("response.created", {"response": {**response, "status": "in_progress", "output": [], "usage": None}}),
+            ("response.output_text.delta", {"item_id": "msg_fake", "output_index": 0, "content_index": 0,
+                                            "delta": text, "logprobs": []}),
+            ("response.completed", {"response": response}),
+        ]
+        for number, (kind, payload) in enumerate(events):
+            data = _json_encode({"type": kind, "sequence_number": number, **payload})
+            await send({"type": "http.response.body", "body": f"event: {kind}\ndata: ".encode() + data + b"\n\n",
+                        "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _completions(self, body: dict, send) -> None:
         model = body.get("model", "")

@@ -13,7 +13,6 @@ from piccolo.columns import Column
 from piccolo.query.functions.aggregate import Sum
 
 from app.admin import fields
-
 from app.admin.spend.schemas import (DaySpend, ModelSpend, SpendLog, SpendLogQuery, SpendReportQuery,
                                      SpendReportRow, SpendSummary)
 from app.auth.principal import ADMIN_ROLES, Principal
@@ -112,8 +111,8 @@ async def spend_report(query: SpendReportQuery) -> list[SpendReportRow]:
         SpendDaily.day, column)
     return [
         SpendReportRow(date=row["day"], group_by=query.group_by, **{name: row["group_value"]},
-                       spend=float(row["spend"]), requests=row["requests"], prompt_tokens=row["prompt_tokens"],
-                       completion_tokens=row["completion_tokens"])
+                       spend=float(row["spend"]), requests=int(row["requests"]), prompt_tokens=int(row["prompt_tokens"]),
+                       completion_tokens=int(row["completion_tokens"]))
         for row in rows
     ]
 
@@ -131,6 +130,10 @@ async def _period_spend(level: str, owner: dict) -> tuple[datetime | None, Decim
     return (None if period == LIFETIME else period_end(period)), (row["spend"] if row else Decimal(0))
 
 
+def _budget_columns(table) -> tuple[Column, ...]:
+    return (table.id, table.spend, table.max_budget, table.budget_duration, table.budget_reset_at)
+
+
 async def spend_summary(principal: Principal, start: str | None, end: str | None) -> SpendSummary:
     """An admin sees the account; any other key sees only itself."""
     first, last = _days(start, end)
@@ -139,24 +142,25 @@ async def spend_summary(principal: Principal, start: str | None, end: str | None
     account_id = require_account()
     by_model = _within(_totals(SpendDaily.model_group), first, last)
     by_day = _within(_totals(SpendDaily.day), first, last)
-    if principal.role in ADMIN_ROLES:
-        scope, level, key_id = "account", "account", None
-        owner = await Account.select().where(Account.id == account_id).first()
+    key_id = None if principal.role in ADMIN_ROLES else principal.key_id
+    if key_id is None:
+        scope = "account"
+        owner = await Account.select(*_budget_columns(Account)).where(Account.id == account_id).first()
     else:
-        scope, level, key_id = "key", "key", principal.key_id
-        owner = await scoped(VirtualKey).get(VirtualKey.id == key_id)
+        scope = "key"
+        owner = await scoped(VirtualKey).select(*_budget_columns(VirtualKey)).where(VirtualKey.id == key_id).first()
         by_model = by_model.where(SpendDaily.key_id == key_id)
         by_day = by_day.where(SpendDaily.key_id == key_id)
     if owner is None:  # deleted since the caller was authenticated
-        raise NotFound(f"No such {level}", code=f"{level}_not_found")
+        raise NotFound(f"No such {scope}", code=f"{scope}_not_found")
     models = await by_model.order_by(Sum(SpendDaily.cost), ascending=False).order_by(SpendDaily.model_group)
     days = await by_day.order_by(SpendDaily.day)
-    period, period_spend = await _period_spend(level, owner)
+    period, period_spend = await _period_spend(scope, owner)
     return SpendSummary(
         scope=scope, account_id=account_id, key_id=key_id or UNSET, start_date=first, end_date=last,
         total_spend=float(sum((row["spend"] for row in days), Decimal(0))), lifetime_spend=float(owner["spend"]),
         max_budget=fields.amount(owner["max_budget"]), budget_duration=owner["budget_duration"],
         period_end=period, period_spend=fields.amount(period_spend),
-        by_model=[ModelSpend(row["model_group"], float(row["spend"]), row["requests"]) for row in models],
-        by_day=[DaySpend(row["day"], float(row["spend"]), row["requests"]) for row in days],
+        by_model=[ModelSpend(row["model_group"], float(row["spend"]), int(row["requests"])) for row in models],
+        by_day=[DaySpend(row["day"], float(row["spend"]), int(row["requests"])) for row in days],
     )

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from piccolo.columns import JSONB, UUID, BigSerial, Boolean, Bytea, Date, Integer, Numeric, Timestamptz, Varchar
+from piccolo.columns import JSONB, UUID, BigInt, BigSerial, Boolean, Bytea, Date, Integer, Numeric, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -53,9 +53,9 @@ class SpendDaily(Table, tablename="spend_daily"):
     user_id = UUID(null=True, default=None)
     key_id = UUID(null=True, default=None)
     model_group = Varchar(length=200)
-    requests = Integer(default=0)
-    prompt_tokens = Integer(default=0)
-    completion_tokens = Integer(default=0)
+    requests = BigInt(default=0)
+    prompt_tokens = BigInt(default=0)
+    completion_tokens = BigInt(default=0)
     cost = Numeric(digits=MONEY, default=Decimal(0))
 
 

@@ -20,7 +20,8 @@ from app.lib.errors import InvalidRequest
 # finish_reason → stop_reason
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
                 "content_filter": "refusal"}
-# Anthropic bills an image of about 1.15 megapixels at ~1,600 tokens; the estimate cannot see sizes.
+# Anthropic bills an image of about 1.15 megapixels at ~1,600 tokens; the estimate sees neither image
+# sizes nor document pages, so it counts each image or document as that much.
 _IMAGE_TOKENS = 1600
 
 
@@ -55,7 +56,8 @@ def chat_request_from_messages(body: dict[str, Any]) -> dict[str, Any]:
     return chat
 
 
-def messages_from_chat(chat: dict[str, Any], *, request: dict[str, Any], message_id: str | None = None) -> dict[str, Any]:
+def messages_from_chat(chat: dict[str, Any], *, request: dict[str, Any],
+                       message_id: str | None = None) -> dict[str, Any]:
     """The Anthropic `message` for a chat completion body; `request` is the caller's Messages body."""
     choice = next(iter(chat.get("choices") or ()), None) or {}
     message = choice.get("message") or {}
@@ -138,7 +140,8 @@ def _system_messages(system: Any) -> list[dict[str, Any]]:
     if isinstance(system, str):
         return [{"role": "system", "content": system}] if system else []
     if isinstance(system, list):
-        text = "\n".join(block.get("text") or "" for block in system if isinstance(block, dict) and block.get("type") == "text")
+        text = "\n".join(block.get("text") or "" for block in system
+                         if isinstance(block, dict) and block.get("type") == "text")
         return [{"role": "system", "content": text}] if text else []
     if system is None:
         return []
@@ -153,7 +156,8 @@ def _chat_messages(turn: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     if not isinstance(content, list):
-        raise InvalidRequest(f"{where}.content must be a string or an array of content blocks", param=f"{where}.content")
+        raise InvalidRequest(f"{where}.content must be a string or an array of content blocks",
+                             param=f"{where}.content")
     if role == "assistant":
         return [_assistant_message(content, where)]
     return _user_messages(content, where)
@@ -221,7 +225,8 @@ def _user_part(block: Any, kind: str | None, where: str) -> dict[str, Any]:
     if kind == "image":
         source = block.get("source") or {}
         if source.get("type") == "base64":
-            return {"type": "image_url", "image_url": {"url": f"data:{source.get('media_type')};base64,{source.get('data')}"}}
+            url = f"data:{source.get('media_type')};base64,{source.get('data')}"
+            return {"type": "image_url", "image_url": {"url": url}}
         if source.get("type") == "url":
             return {"type": "image_url", "image_url": {"url": source.get("url")}}
         raise InvalidRequest(f"{where}: image sources of type '{source.get('type')}' are not supported (send base64 "
@@ -265,8 +270,10 @@ def _chat_tool(tool: Any, where: str) -> dict[str, Any]:
     if not isinstance(tool, dict) or tool.get("type") not in (None, "custom"):
         kind = tool.get("type") if isinstance(tool, dict) else None
         raise InvalidRequest(f"{where}: '{kind}' tools run on Anthropic's side and are not supported here; declare "
-                             "client tools (name, description, input_schema)", param=where, code="unsupported_parameter")
-    function = {"name": tool.get("name"), "parameters": tool.get("input_schema") or {"type": "object", "properties": {}}}
+                             "client tools (name, description, input_schema)", param=where,
+                             code="unsupported_parameter")
+    parameters = tool.get("input_schema") or {"type": "object", "properties": {}}
+    function = {"name": tool.get("name"), "parameters": parameters}
     if tool.get("description"):
         function["description"] = tool["description"]
     if tool.get("strict") is not None:

@@ -217,7 +217,8 @@ def _message(item: dict[str, Any], position: int) -> dict[str, Any]:
     if isinstance(content, str):
         return {"role": chat_role, "content": content}
     if not isinstance(content, list):
-        raise InvalidRequest(f"input[{position}].content must be a string or an array", param=f"input[{position}].content")
+        raise InvalidRequest(f"input[{position}].content must be a string or an array",
+                             param=f"input[{position}].content")
     parts = [_chat_part(part, f"input[{position}].content[{index}]") for index, part in enumerate(content)]
     if chat_role == "system":
         return {"role": "system", "content": _text_of(parts)}
@@ -240,7 +241,8 @@ def _tool_output(output: Any, position: int) -> tuple[str, list[dict[str, Any]]]
     if isinstance(output, str):
         return output, []
     if not isinstance(output, list):
-        raise InvalidRequest(f"input[{position}].output must be a string or an array", param=f"input[{position}].output")
+        raise InvalidRequest(f"input[{position}].output must be a string or an array",
+                             param=f"input[{position}].output")
     parts = [_chat_part(part, f"input[{position}].output[{index}]") for index, part in enumerate(output)]
     media = [part for part in parts if part["type"] != "text"]
     text = _text_of(parts) or ("(the result is in the next message)" if media else "")
@@ -313,7 +315,8 @@ def _chat_tool(tool: Any, index: int) -> dict[str, Any]:
         raise InvalidRequest(f"tools[{index}]: built-in tools such as '{kind}' run inside OpenAI and are not supported "
                              "here; declare function tools and run them yourself", param=f"tools[{index}]",
                              code="unsupported_parameter")
-    function = {name: tool[name] for name in ("name", "description", "parameters", "strict") if tool.get(name) is not None}
+    function = {name: tool[name] for name in ("name", "description", "parameters", "strict")
+                if tool.get(name) is not None}
     return {"type": "function", "function": function}
 
 

@@ -82,7 +82,8 @@ class ResponsesStreamTranslator(ChatStreamTranslator):
 
     def _opening(self) -> list[bytes]:
         snapshot = self._snapshot("in_progress")
-        return [self._emit("response.created", response=snapshot), self._emit("response.in_progress", response=snapshot)]
+        return [self._emit("response.created", response=snapshot),
+                self._emit("response.in_progress", response=snapshot)]
 
     def _take(self, piece: Piece) -> list[bytes]:
         if piece.kind == "tool":

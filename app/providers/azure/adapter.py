@@ -17,9 +17,11 @@ import msgspec
 
 from app.lib.errors import InvalidRequest
 from app.providers.base import Deployment
-from app.providers.openai_compatible import OpenAICompatible, OpenAIStream, Preset
+from app.providers.openai_compatible import CORE, OpenAICompatible, OpenAIStream, Preset
 
-PRESET = Preset("azure", None, auth_header="api-key")
+# Every OpenAI endpoint Azure serves under /openai/deployments/{deployment}/ (not Responses, not moderations).
+PRESET = Preset("azure", None, auth_header="api-key",
+                capabilities=CORE | {"image_generation", "audio_speech", "audio_transcription"})
 
 
 class _FilterOnlyProbe(msgspec.Struct):
@@ -74,3 +76,7 @@ class AzureOpenAI(OpenAICompatible):
 
     async def stream_chat(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> AzureStream:
         return AzureStream(await super().stream_chat(client, deployment, body))
+
+    async def stream_completions(self, client: httpx.AsyncClient, deployment: Deployment,
+                                 body: dict[str, Any]) -> AzureStream:
+        return AzureStream(await super().stream_completions(client, deployment, body))

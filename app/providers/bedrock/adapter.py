@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from app.lib.errors import GatewayError, InvalidRequest
+from app.lib.errors import GatewayError, InvalidRequest, UpstreamFailed
 from app.providers.base import Deployment, UpstreamReply, Usage
 from app.providers.bedrock.converse_reply import ConverseStream, chat_completion
 from app.providers.bedrock.converse_request import converse_body
@@ -68,8 +68,14 @@ def _error(response: httpx.Response, content: bytes, deployment: Deployment) -> 
                           retry_after=response.headers.get("retry-after"), message=message)
 
 
+def _unreadable(deployment: Deployment) -> UpstreamFailed:
+    return UpstreamFailed(f"bedrock upstream for '{deployment.model_name}' sent an answer the gateway cannot read",
+                          code="upstream_bad_response")
+
+
 class Bedrock:
     name = "bedrock"
+    capabilities = frozenset({"chat", "stream_chat", "embeddings"})
 
     def _region(self, deployment: Deployment) -> str:
         region = deployment.params.get("aws_region_name")
@@ -95,10 +101,12 @@ class Bedrock:
         base = deployment.api_base or f"https://bedrock-runtime.{self._region(deployment)}.amazonaws.com"
         return httpx.URL(f"{base.rstrip('/')}/model/{quote(_model_id(deployment), safe='')}/{action}")
 
-    def _timeout(self, client: httpx.AsyncClient, deployment: Deployment) -> httpx.Timeout:
-        if deployment.timeout is None:
+    def _timeout(self, client: httpx.AsyncClient, deployment: Deployment, *, stream: bool = False) -> httpx.Timeout:
+        # A stream's read timeout is the longest silence between two events (stream_timeout), if set.
+        read = (deployment.stream_timeout if stream else None) or deployment.timeout
+        if read is None:
             return client.timeout
-        return httpx.Timeout(connect=client.timeout.connect, read=deployment.timeout, write=client.timeout.write,
+        return httpx.Timeout(connect=client.timeout.connect, read=read, write=client.timeout.write,
                              pool=client.timeout.pool)
 
     async def _send(self, client: httpx.AsyncClient, deployment: Deployment, action: str, payload: dict[str, Any],
@@ -107,7 +115,7 @@ class Bedrock:
         accept = "application/vnd.amazon.eventstream" if stream else "application/json"
         request = client.build_request("POST", self._url(deployment, action), content=_encode(payload),
                                        headers={"content-type": "application/json", "accept": accept, **headers},
-                                       timeout=self._timeout(client, deployment))
+                                       timeout=self._timeout(client, deployment, stream=stream))
         try:
             response = await client.send(request, stream=stream, auth=auth)
         except httpx.HTTPError as exc:
@@ -122,7 +130,10 @@ class Bedrock:
 
     async def chat(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> UpstreamReply:
         response = await self._send(client, deployment, "converse", converse_body(body))
-        content, usage = chat_completion(response.content, deployment.upstream_model)
+        try:
+            content, usage = chat_completion(response.content, deployment.upstream_model)
+        except msgspec.DecodeError:
+            raise _unreadable(deployment) from None
         return UpstreamReply(body=content, usage=usage)
 
     async def stream_chat(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> ConverseStream:
@@ -139,9 +150,16 @@ class Bedrock:
 
         async def embed(text: str) -> _TitanEmbedding:
             response = await self._send(client, deployment, "invoke", {"inputText": text, **payload_extra})
-            return _decode_titan(response.content)
+            try:
+                return _decode_titan(response.content)
+            except msgspec.DecodeError:
+                raise _unreadable(deployment) from None
 
-        results = await asyncio.gather(*(embed(text) for text in texts))
+        outcomes = await asyncio.gather(*(embed(text) for text in texts), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        results: list[_TitanEmbedding] = outcomes  # type: ignore[assignment]
         as_base64 = body.get("encoding_format") == "base64"
         data = [{"object": "embedding", "index": index,
                  "embedding": base64.b64encode(struct.pack(f"<{len(r.embedding)}f", *r.embedding)).decode()

@@ -30,8 +30,9 @@ def chat_completion(content: bytes, model: str) -> tuple[bytes, Usage | None]:
         if block.text is not None:
             texts.append(block.text)
         elif block.toolUse is not None:
+            arguments = _encode(block.toolUse.input or {}).decode()
             tool_calls.append({"id": block.toolUse.toolUseId, "type": "function",
-                               "function": {"name": block.toolUse.name, "arguments": _encode(block.toolUse.input or {}).decode()}})
+                               "function": {"name": block.toolUse.name, "arguments": arguments}})
         elif block.reasoningContent is not None and block.reasoningContent.reasoningText is not None:
             reasoning.append(block.reasoningContent.reasoningText.text)
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
@@ -67,10 +68,13 @@ class ConverseStream:
         decoder = EventStreamDecoder()
         async for data in self._response.aiter_raw():
             for message in decoder.feed(data):
+                try:
+                    payload = _decode_event(message.payload)
+                except msgspec.DecodeError:
+                    raise EventStreamError("Bedrock sent an event whose payload is not valid JSON") from None
                 if message.message_type != "event":
-                    detail = _decode_event(message.payload).message if message.payload else None
-                    raise EventStreamError(f"Bedrock stream {message.exception_type or 'error'}: {detail or ''}")
-                chunk = self._translate(message.event_type, _decode_event(message.payload))
+                    raise EventStreamError(f"Bedrock stream {message.exception_type or 'error'}: {payload.message or ''}")
+                chunk = self._translate(message.event_type, payload)
                 if chunk is not None:
                     yield chunk
         if decoder.pending or not self._stopped:

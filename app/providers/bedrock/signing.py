@@ -59,7 +59,8 @@ def canonical_request(method: str, url: httpx.URL, headers: Mapping[str, str], p
     names = sorted(canonical)
     signed_headers = ";".join(names)
     header_block = "".join(f"{name}:{canonical[name]}\n" for name in names)
-    text = "\n".join((method.upper(), _canonical_uri(url), _canonical_query(url), header_block, signed_headers, payload_hash))
+    text = "\n".join((method.upper(), _canonical_uri(url), _canonical_query(url), header_block, signed_headers,
+                      payload_hash))
     return text, signed_headers
 
 

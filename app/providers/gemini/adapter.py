@@ -21,10 +21,7 @@ DEFAULT_API_VERSION = "v1beta"
 
 @lru_cache(maxsize=4096)
 def model_url(base: str, version: str, model: str, method: str) -> httpx.URL:
-    base = base.rstrip("/")
-    if not base.rsplit("/", 1)[-1].startswith("v1"):  # an api_base may already name the version
-        base = f"{base}/{version}"
-    return httpx.URL(f"{base}/models/{model}:{method}")
+    return httpx.URL(f"{calls.versioned_base(base, version)}/models/{model}:{method}")
 
 
 class Gemini:
@@ -41,7 +38,7 @@ class Gemini:
         payload = generate_content_request(body, deployment.upstream_model)
         content = await calls.post(client, deployment, self._url(deployment, "generateContent"), payload,
                                    headers=self._headers(deployment))
-        reply, usage = chat_completion(decode_response(content), deployment.upstream_model)
+        reply, usage = chat_completion(calls.decoded(decode_response, content, deployment), deployment.upstream_model)
         return UpstreamReply(body=reply, usage=usage)
 
     async def stream_chat(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> GeminiStream:
@@ -54,7 +51,7 @@ class Gemini:
         payload = batch_embed_request(body, deployment.upstream_model)
         content = await calls.post(client, deployment, self._url(deployment, "batchEmbedContents"), payload,
                                    headers=self._headers(deployment))
-        vectors = [embedding.values for embedding in decode_batch(content).embeddings]
+        vectors = [embedding.values for embedding in calls.decoded(decode_batch, content, deployment).embeddings]
         # Gemini does not count embedding tokens: usage stays unknown and the gateway counts.
         return UpstreamReply(body=embedding_list(vectors, deployment.upstream_model, body.get("encoding_format")),
                              usage=None)

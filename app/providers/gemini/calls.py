@@ -5,7 +5,11 @@ Shared by gemini/ (API key) and vertex_ai/ (OAuth): the URL, headers and `httpx.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -14,14 +18,17 @@ from app.lib.errors import GatewayError
 from app.providers.base import Deployment
 from app.providers.errors import transport_error, upstream_error
 
+T = TypeVar("T")
 _encode = msgspec.json.Encoder().encode
+_VERSION_SEGMENT = re.compile(r"v\d+((alpha|beta)\d*)?")
 # Google answers a bad API key with 400 INVALID_ARGUMENT: it is still the gateway's credential, not the caller's.
 _CREDENTIAL_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "ACCESS_TOKEN_EXPIRED", "CREDENTIALS_MISSING"})
 _CREDENTIAL_STATUSES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
 
 
-class _Detail(msgspec.Struct):
-    reason: str | None = None
+class _Detail(msgspec.Struct, rename="camel"):
+    reason: str | None = None  # google.rpc.ErrorInfo
+    retry_delay: str | None = None  # google.rpc.RetryInfo, e.g. "37s": Google's Retry-After
 
 
 class _GoogleError(msgspec.Struct):
@@ -45,10 +52,33 @@ def google_error(status: int, content: bytes, deployment: Deployment, *, retry_a
         return upstream_error(status, content, deployment, retry_after=retry_after)
     if error.status in _CREDENTIAL_STATUSES or any(detail.reason in _CREDENTIAL_REASONS for detail in error.details):
         status = 401
+    if retry_after is None:
+        delays = [detail.retry_delay for detail in error.details if detail.retry_delay]
+        if delays and delays[0].endswith("s"):
+            try:
+                retry_after = str(math.ceil(float(delays[0][:-1])))
+            except ValueError:
+                pass
     code = (error.status or error.type or "").lower() or None
     # Re-said in OpenAI's shape so the shared mapping reads the vendor's code, not the HTTP number.
     openai_shaped = _encode({"error": {"message": error.message, "type": None, "param": None, "code": code}})
     return upstream_error(status, openai_shaped, deployment, retry_after=retry_after)
+
+
+@lru_cache(maxsize=4096)
+def versioned_base(base: str, version: str) -> str:
+    """`base` with the API version appended, unless its path already ends in one (`.../v1beta`)."""
+    base = base.rstrip("/")
+    last = httpx.URL(base).path.rsplit("/", 1)[-1]
+    return base if _VERSION_SEGMENT.fullmatch(last) else f"{base}/{version}"
+
+
+def decoded(decode: Callable[[bytes], T], content: bytes, deployment: Deployment) -> T:
+    """A 200 whose body is not the vendor's shape is the upstream's failure, not ours."""
+    try:
+        return decode(content)
+    except msgspec.DecodeError:
+        raise upstream_error(502, b"", deployment) from None
 
 
 def timeout_for(client: httpx.AsyncClient, deployment: Deployment) -> httpx.Timeout:

@@ -30,6 +30,7 @@ class ChunkTranslator:
         self.id: str | None = None
         self.created = int(time.time())
         self.usage: Usage | None = None
+        self.finished = False  # Gemini ends every complete stream with a finishReason (or a blocked prompt)
         self._started: set[int] = set()
         self._called: set[int] = set()
         self._calls: dict[int, int] = {}
@@ -45,6 +46,7 @@ class ChunkTranslator:
         if response.usage_metadata is not None:
             self.usage = usage_of(response.usage_metadata)
         if not response.candidates and response.prompt_feedback and response.prompt_feedback.block_reason:
+            self.finished = True
             yield self._chunk(0, {"role": "assistant", "content": None}, "content_filter")
         for position, candidate in enumerate(response.candidates):
             index = candidate.index if candidate.index is not None else position
@@ -72,6 +74,7 @@ class ChunkTranslator:
                 yield self._chunk(index, delta)
                 delta = {}
             if candidate.finish_reason:
+                self.finished = True
                 yield self._chunk(index, delta, finish_reason(candidate.finish_reason, index in self._called))
 
     def finish(self) -> Iterator[bytes]:
@@ -101,6 +104,8 @@ class GeminiStream:
                 raise httpx.RemoteProtocolError(f"Gemini stream failed: {response.error.status or 'error'}")
             for event in translator.feed(response):
                 yield event
+        if not translator.finished:
+            raise httpx.RemoteProtocolError("Gemini stream ended before its finishReason")
         for event in translator.finish():
             yield event
 

@@ -47,7 +47,7 @@ class VertexAI:
                 return await claude.chat(client, deployment, target, body)
             content = await calls.post(client, deployment, target.url(GOOGLE, model, "generateContent"),
                                        generate_content_request(body, model), headers={}, auth=target.auth)
-        reply, usage = chat_completion(decode_response(content), model)
+        reply, usage = chat_completion(calls.decoded(decode_response, content, deployment), model)
         return UpstreamReply(body=reply, usage=usage)
 
     async def stream_chat(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> ChatStream:
@@ -71,7 +71,7 @@ class VertexAI:
         with _token_errors(deployment):
             content = await calls.post(client, deployment, target.url(GOOGLE, model, "predict"), payload, headers={},
                                        auth=target.auth)
-        vectors, tokens = vectors_and_tokens(decode_predict(content))
+        vectors, tokens = vectors_and_tokens(calls.decoded(decode_predict, content, deployment))
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         return UpstreamReply(body=embedding_list(vectors, model, body.get("encoding_format"), usage),
                              usage=Usage(prompt_tokens=tokens, total_tokens=tokens))

@@ -13,7 +13,6 @@ from app.providers.anthropic.response import to_chat_completion
 from app.providers.anthropic.stream import AnthropicChatStream, AnthropicEventStream
 from app.providers.anthropic.wire import decode_message, decode_usage_only
 from app.providers.base import Deployment, UpstreamReply, Usage
-from app.providers.errors import upstream_error
 from app.providers.gemini import calls
 from app.providers.vertex_ai.endpoints import Target
 
@@ -50,10 +49,7 @@ async def chat(client: httpx.AsyncClient, deployment: Deployment, target: Target
     payload = vertex_body(to_anthropic(body, max_output_tokens=deployment.max_output_tokens), stream=False)
     url = target.url(PUBLISHER, deployment.upstream_model, "rawPredict")
     content = await calls.post(client, deployment, url, payload, headers={}, auth=target.auth)
-    try:
-        reply = decode_message(content)
-    except msgspec.DecodeError:
-        raise upstream_error(502, b"", deployment) from None
+    reply = calls.decoded(decode_message, content, deployment)
     return UpstreamReply(body=to_chat_completion(reply), usage=reply.usage.as_openai() if reply.usage else None)
 
 

@@ -9,6 +9,7 @@ import msgspec
 
 from app.lib.errors import UpstreamFailed
 from app.providers.base import Deployment
+from app.providers.gemini.calls import versioned_base
 from app.providers.vertex_ai.credentials import CredentialsInvalid, ServiceAccountAuth, auth_for
 
 DEFAULT_LOCATION = "us-central1"
@@ -29,10 +30,7 @@ class Target(msgspec.Struct, frozen=True):
 @lru_cache(maxsize=4096)
 def publisher_url(base: str, version: str, project: str, location: str, publisher: str, model: str,
                   method: str) -> httpx.URL:
-    base = base.rstrip("/")
-    if not base.rsplit("/", 1)[-1].startswith("v1"):  # an api_base may already name the version
-        base = f"{base}/{version}"
-    return httpx.URL(f"{base}/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}")
+    return httpx.URL(f"{versioned_base(base, version)}/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}")
 
 
 def _misconfigured(deployment: Deployment, what: str) -> UpstreamFailed:
