@@ -1,10 +1,11 @@
-"""Admission and settlement of budgets and rate limits, fleet-wide, in one Redis round trip each.
+"""Admission and settlement of budgets and rate limits, fleet-wide, atomic in Redis.
 
-Admission runs one Lua script over every level of the request (key → user → team →
-organization → account, and the deployment): it checks requests/minute, tokens/minute,
-parallel requests and budgets, and only if every level has room does it count the request
-and reserve its worst-case cost everywhere at once. Settlement (another script) replaces the
-reservation with the actual cost, adds the actual tokens and frees the parallel slot.
+Admission checks every level of the request (key → user → team → organization → account, and
+the deployment): requests/minute, tokens/minute, parallel requests and budgets, and only if
+every level has room does it count the request and reserve its worst-case cost everywhere at
+once. Settlement replaces the reservation with the actual cost, adds the actual tokens and
+frees the parallel slot. Both run in one Lua script (app/billing/limits_lua.py), sent in
+batches: one round trip per batch, however many requests it carries.
 
 Redis layout (one primary; no cluster): per level and entity
   al:{level}:{id}:b:{period}   hash  spend, res (reserved), seeded — money in 1e-10 USD units
@@ -17,14 +18,17 @@ and `al:alive`, set once every budget counter has been restored after Redis lost
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from functools import lru_cache
 from decimal import ROUND_CEILING, Decimal
 
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.billing.limits_lua import BATCH as _BATCH_SOURCE
 from app.lib.errors import BudgetExceeded, RateLimited, ServiceUnavailable
 from app.lib.lua import Script
 from app.lib.metrics import Counter, REGISTRY
@@ -82,98 +86,6 @@ class Admission(msgspec.Struct):
         return {level.level: level.period for level in self.levels if level.budget_units is not None}
 
 
-_ADMIT = """
-local now = tonumber(ARGV[1])
-local rid = ARGV[2]
-local amount = tonumber(ARGV[3])
-local deadline = tonumber(ARGV[4])
-local alive = redis.call('EXISTS', ARGV[5]) == 1
-local n = #KEYS / 5
-local function arg(i, k) return tonumber(ARGV[6 + i * 5 + k]) end
-local report = {}
-for i = 0, n - 1 do
-  local b, r, m, t, p = KEYS[i*5+1], KEYS[i*5+2], KEYS[i*5+3], KEYS[i*5+4], KEYS[i*5+5]
-  local budget, rpm, tpm, par = arg(i, 0), arg(i, 1), arg(i, 2), arg(i, 3)
-  if par >= 0 then
-    redis.call('ZREMRANGEBYSCORE', p, '-inf', now)
-    local busy = redis.call('ZCARD', p)
-    if busy >= par then return {'parallel', i, busy} end
-  end
-  local used_r, used_t = 0, 0
-  if rpm >= 0 then
-    used_r = tonumber(redis.call('GET', m) or '0')
-    if used_r >= rpm then return {'rpm', i, used_r} end
-  end
-  if tpm >= 0 then
-    used_t = tonumber(redis.call('GET', t) or '0')
-    if used_t >= tpm then return {'tpm', i, used_t} end
-  end
-  if budget >= 0 then
-    local stale = redis.call('ZRANGEBYSCORE', r, '-inf', now)
-    for _, member in ipairs(stale) do
-      redis.call('HINCRBY', b, 'res', -tonumber(string.match(member, ':(%d+)$')))
-    end
-    if #stale > 0 then redis.call('ZREMRANGEBYSCORE', r, '-inf', now) end
-    if not redis.call('HGET', b, 'seeded') then
-      if not alive then return {'seed', i, 0} end
-      redis.call('HSET', b, 'seeded', 1)
-    end
-    local held = tonumber(redis.call('HGET', b, 'spend') or '0') + tonumber(redis.call('HGET', b, 'res') or '0')
-    if held + amount > budget then return {'budget', i, held} end
-  end
-  report[#report + 1] = used_r
-  report[#report + 1] = used_t
-end
-for i = 0, n - 1 do
-  local b, r, m, t, p = KEYS[i*5+1], KEYS[i*5+2], KEYS[i*5+3], KEYS[i*5+4], KEYS[i*5+5]
-  local budget, rpm, par, expire = arg(i, 0), arg(i, 1), arg(i, 3), arg(i, 4)
-  if par >= 0 then
-    redis.call('ZADD', p, deadline, rid)
-    redis.call('PEXPIRE', p, deadline - now + 60000)
-  end
-  if rpm >= 0 then
-    redis.call('INCR', m)
-    redis.call('EXPIRE', m, 120)
-  end
-  if budget >= 0 then
-    if amount > 0 then
-      redis.call('HINCRBY', b, 'res', amount)
-      redis.call('ZADD', r, deadline, rid .. ':' .. amount)
-      redis.call('PEXPIRE', r, deadline - now + 60000)
-    end
-    if expire > 0 then redis.call('EXPIREAT', b, expire) end
-  end
-end
-return {'ok', 0, 0, unpack(report)}
-"""
-
-_SETTLE = """
-local rid = ARGV[1]
-local reserved = tonumber(ARGV[2])
-local actual = tonumber(ARGV[3])
-local tokens = tonumber(ARGV[4])
-local refund = ARGV[5] == '1'
-local n = #KEYS / 5
-for i = 0, n - 1 do
-  local b, r, m, t, p = KEYS[i*5+1], KEYS[i*5+2], KEYS[i*5+3], KEYS[i*5+4], KEYS[i*5+5]
-  local budget, rpm, tpm, par = tonumber(ARGV[6 + i*4]), tonumber(ARGV[7 + i*4]), tonumber(ARGV[8 + i*4]),
-    tonumber(ARGV[9 + i*4])
-  if refund and rpm >= 0 and tonumber(redis.call('GET', m) or '0') > 0 then redis.call('DECR', m) end
-  if budget >= 0 then
-    if reserved > 0 and redis.call('ZREM', r, rid .. ':' .. reserved) == 1 then
-      redis.call('HINCRBY', b, 'res', -reserved)
-    end
-    if actual > 0 then redis.call('HINCRBY', b, 'spend', actual) end
-  end
-  if tpm >= 0 and tokens > 0 then
-    redis.call('INCRBY', t, tokens)
-    redis.call('EXPIRE', t, 120)
-  end
-  if par >= 0 then redis.call('ZREM', p, rid) end
-end
-return 1
-"""
-
 _SEED = """
 if not redis.call('HGET', KEYS[1], 'seeded') then
   redis.call('HINCRBY', KEYS[1], 'spend', tonumber(ARGV[1]))
@@ -186,20 +98,44 @@ return 1
 BUDGET_KEY_TTL = 7 * 86400  # a period's counter outlives the period by a week (late settlements)
 
 
-ADMIT, SETTLE, SEED = Script(_ADMIT), Script(_SETTLE), Script(_SEED)
-
-
-def _keys(level: LevelLimits, minute: int) -> list[str]:
-    prefix = level.prefix
-    return [f"{prefix}:b:{level.period}", f"{prefix}:r:{level.period}", f"{prefix}:m:{minute}",
-            f"{prefix}:t:{minute}", f"{prefix}:p"]
+SEED, BATCH = Script(_SEED), Script(_BATCH_SOURCE)
 
 
 def _flag(value: int | None) -> int:
     return -1 if value is None else value
 
 
+@lru_cache(maxsize=8192)
+def _admission_args(levels: tuple[LevelLimits, ...]) -> tuple:
+    """The per-level part of an admission, encoded once per distinct set of limits."""
+    args: list = [len(levels)]
+    for level in levels:
+        expire = level.period + BUDGET_KEY_TTL if level.period != LIFETIME else 0
+        args += [level.prefix, level.period, _flag(level.budget_units), _flag(level.rpm), _flag(level.tpm),
+                 _flag(level.parallel), expire]
+    return tuple(args)
+
+
+@lru_cache(maxsize=8192)
+def _settlement_args(levels: tuple[LevelLimits, ...]) -> tuple:
+    args: list = [len(levels)]
+    for level in levels:
+        args += [level.prefix, level.period, int(level.budget_units is not None), int(level.rpm is not None),
+                 int(level.tpm is not None), int(level.parallel is not None)]
+    return tuple(args)
+
+
+class _Waiting(msgspec.Struct):
+    args: tuple
+    future: asyncio.Future
+
+
 class Limiter:
+    """Admissions and settlements of this process go to Redis in batches: while one batch is on its
+    way, the next one gathers, so under load many requests share a round trip. Within a batch the
+    settlements are applied before the admissions: a client that sends its next request as soon as
+    the previous answer arrived always finds that answer's slot and reservation released."""
+
     def __init__(self, redis: Redis, *, fail_open: bool, seed, on_budget_full=None) -> None:
         """`seed(level) -> Decimal` reads a budget period's recorded spend from PostgreSQL;
         `on_budget_full(level, used_units)` hears of each refusal by a full budget (the 100 % alert)."""
@@ -207,6 +143,9 @@ class Limiter:
         self._fail_open = fail_open
         self._seed = seed
         self._on_budget_full = on_budget_full
+        self._admissions: list[_Waiting] = []
+        self._settlements: list[tuple] = []
+        self._sender: asyncio.Task | None = None
 
     async def admit(self, request_id: str, levels: tuple[LevelLimits, ...], reserve: Decimal,
                     timeout_s: float) -> Admission | None:
@@ -214,19 +153,16 @@ class Limiter:
         if not levels:
             return None
         now = time.time()
-        now_ms = int(now * 1000)
         minute = int(now // 60)
-        deadline_ms = now_ms + int((timeout_s + 60) * 1000)
+        deadline_ms = int(now * 1000) + int((timeout_s + 60) * 1000)
         amount = to_units(reserve) if any(level.budget_units is not None for level in levels) else 0
-        keys: list[str] = []
-        args: list = [now_ms, request_id, amount, deadline_ms, ALIVE_KEY]
-        for level in levels:
-            keys += _keys(level, minute)
-            expire = level.period + BUDGET_KEY_TTL if level.period != LIFETIME else 0
-            args += [_flag(level.budget_units), _flag(level.rpm), _flag(level.tpm), _flag(level.parallel), expire]
+        args = (request_id, amount, deadline_ms, minute, *_admission_args(levels))
         for _ in range(len(levels) + 1):
+            future = asyncio.get_running_loop().create_future()
+            self._admissions.append(_Waiting(args, future))
+            self._send_soon()
             try:
-                outcome, index, used, *report = await ADMIT(self._redis, keys, args)
+                outcome, index, used, *report = await future
             except (RedisError, OSError) as exc:
                 return self._unreachable("admit", exc)
             outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
@@ -242,33 +178,61 @@ class Limiter:
                                  headers={"Retry-After": "1"})
 
     async def settle(self, admission: Admission, actual_cost: Decimal, tokens: int, *, refund: bool = False) -> None:
-        """Replace the reservation with the actual cost, add the tokens, free the slot. Safe to call twice.
-
-        `refund`: the attempt failed and the request goes on elsewhere, so it does not count toward rpm.
-        """
+        """Replace the reservation with the actual cost, add the tokens, free the slot (with the next
+        batch). Safe to call twice. `refund`: the attempt failed and the request goes on elsewhere,
+        so it does not count toward rpm."""
         if admission.settled:
             return
         admission.settled = True
-        keys: list[str] = []
-        args: list = [admission.request_id, admission.reserved_units, to_units(actual_cost) if actual_cost else 0,
-                      tokens, "1" if refund else "0"]
-        for level in admission.levels:
-            keys += _keys(level, admission.minute)
-            args += [_flag(level.budget_units), _flag(level.rpm), _flag(level.tpm), _flag(level.parallel)]
-        try:
-            await SETTLE(self._redis, keys, args)
-        except (RedisError, OSError) as exc:
-            # The reservation and slot expire at their deadline; the ledger still records the cost.
-            REDIS_FAILURES.inc("settle", "deferred_to_expiry")
-            log.warning("settlement could not reach Redis", extra={"error": type(exc).__name__})
+        self._settlements.append((admission.request_id, admission.reserved_units,
+                                  to_units(actual_cost) if actual_cost else 0, tokens, int(refund), admission.minute,
+                                  *_settlement_args(admission.levels)))
+        self._send_soon()
+
+    def _send_soon(self) -> None:
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        while self._admissions or self._settlements:
+            admissions, self._admissions = self._admissions, []
+            settlements, self._settlements = self._settlements, []
+            args: list = [int(time.time() * 1000), ALIVE_KEY, len(settlements)]
+            for settlement in settlements:
+                args += settlement
+            args.append(len(admissions))
+            for waiting in admissions:
+                args += waiting.args
+            try:
+                results = await BATCH(self._redis, [], args)
+            except (RedisError, OSError) as exc:
+                if settlements:
+                    # Their reservations and slots expire at their deadlines; the ledger still records the cost.
+                    REDIS_FAILURES.inc("settle", "deferred_to_expiry", amount=len(settlements))
+                    log.warning("settlement could not reach Redis", extra={"error": type(exc).__name__})
+                for waiting in admissions:
+                    if not waiting.future.done():
+                        waiting.future.set_exception(exc)
+                continue
+            for waiting, result in zip(admissions, results):
+                if not waiting.future.done():
+                    waiting.future.set_result(result)
 
     async def aclose(self) -> None:
+        if self._sender is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._sender), timeout=5)
+            except (asyncio.TimeoutError, RedisError, OSError):
+                pass
         await self._redis.aclose()
 
     async def _seed_level(self, level: LevelLimits) -> None:
         spend = await self._seed(level)
         expire = level.period + BUDGET_KEY_TTL if level.period != LIFETIME else 0
-        await SEED(self._redis, [f"{level.prefix}:b:{level.period}"], [to_units(spend), expire])
+        try:
+            await SEED(self._redis, [f"{level.prefix}:b:{level.period}"], [to_units(spend), expire])
+        except (RedisError, OSError) as exc:
+            self._unreachable("admit", exc)
 
     def _unreachable(self, operation: str, exc: Exception) -> None:
         if self._fail_open:
@@ -299,7 +263,6 @@ class Limiter:
                             f"x-ratelimit-reset-{unit}": f"{reset}s"})
         raise RateLimited(f"Rate limit reached for {name}: {limit} {kind}", param=level.level,
                           code=f"{level.level}_{outcome}_limit", headers=headers)
-
 
 def _headers(levels: tuple[LevelLimits, ...], report: list, now: float) -> dict[str, str]:
     """OpenAI-style x-ratelimit-* headers from the tightest requests and tokens limits."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -43,7 +45,17 @@ class LevelSpec(msgspec.Struct, frozen=True):
 
 
 def levels_for(specs: tuple[LevelSpec, ...], now: datetime | None = None) -> tuple[LevelLimits, ...]:
-    moment = now or datetime.now(timezone.utc)
+    """The limits a request admitted now must pass (periods resolved); the same answer for a whole second."""
+    if not specs:
+        return ()
+    if now is not None:
+        return tuple(spec.at(now) for spec in specs if spec.limited)
+    return _levels_within(specs, int(time.time()))
+
+
+@lru_cache(maxsize=8192)
+def _levels_within(specs: tuple[LevelSpec, ...], second: int) -> tuple[LevelLimits, ...]:
+    moment = datetime.fromtimestamp(second, tz=timezone.utc)
     return tuple(spec.at(moment) for spec in specs if spec.limited)
 
 

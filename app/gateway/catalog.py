@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 
+from app.billing.plan import LevelSpec
 from app.db.tables import Account, ModelDeployment
 from app.gateway.routing.settings import RouterSettings, parse_settings
 from app.lib.crypto import CredentialBox
@@ -77,6 +78,10 @@ def deployment_from_row(row: dict, credentials: CredentialBox) -> Deployment:
     for secret in (api_key, *secrets.values()):
         register_secret(secret)
     model_info = row["model_info"] if isinstance(row["model_info"], dict) else {}
+    limits = ()
+    if row["rpm"] is not None or row["tpm"] is not None or row["max_parallel_requests"] is not None:
+        limits = (LevelSpec("deployment", str(row["id"]), rpm=row["rpm"], tpm=row["tpm"],
+                            parallel=row["max_parallel_requests"]),)
     return Deployment(
         id=row["id"], account_id=row["account_id"], model_name=row["model_name"], provider=row["provider"],
         upstream_model=row["upstream_model"], api_base=row["api_base"], api_key=api_key,
@@ -88,4 +93,5 @@ def deployment_from_row(row: dict, credentials: CredentialBox) -> Deployment:
         max_output_tokens=_positive_int(model_info.get("max_output_tokens")),
         weight=row["weight"] if row["weight"] is not None else 1,
         stream_timeout=float(row["stream_timeout"]) if row["stream_timeout"] is not None else None,
+        limits=limits,
     )

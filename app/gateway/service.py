@@ -83,7 +83,7 @@ class GatewayService:
     async def _admit(self, call: _Call, deployment: Deployment, body: dict[str, Any]) -> None:
         """One Redis round trip over every level of the caller and the deployment (none when unlimited)."""
         principal = call.principal
-        levels = plan.levels_for(principal.limits + deployment_limits(deployment))
+        levels = plan.levels_for(principal.limits + deployment.limits)
         if not levels:
             call.admission = None
             return
@@ -244,10 +244,3 @@ def _counted(body: dict[str, Any], generated: str) -> TokenCounts:
     prompt = (tokens.count_messages(body["messages"]) if isinstance(body.get("messages"), list)
               else tokens.count_input(body.get("prompt")))
     return TokenCounts(prompt=prompt, completion=tokens.count_text(generated))
-
-
-def deployment_limits(deployment: Deployment) -> tuple[plan.LevelSpec, ...]:
-    if deployment.rpm is None and deployment.tpm is None and deployment.max_parallel_requests is None:
-        return ()
-    return (plan.LevelSpec("deployment", str(deployment.id), rpm=deployment.rpm, tpm=deployment.tpm,
-                           parallel=deployment.max_parallel_requests),)

@@ -53,9 +53,22 @@ class Deployment(msgspec.Struct, frozen=True):
     max_output_tokens: int | None = None
     weight: int = 1
     stream_timeout: float | None = None  # longest silence allowed inside a stream
+    limits: tuple = ()  # its own rpm / tpm / parallel limits (billing.plan.LevelSpec), resolved once at load
 
     def __repr__(self) -> str:  # credentials must never reach a log line through a repr
         return f"Deployment(id={self.id}, model_name={self.model_name!r}, provider={self.provider!r})"
+
+
+def request_timeout(client: httpx.AsyncClient, deployment: Deployment, *, stream: bool = False) -> httpx.Timeout:
+    """The shared client's timeout with the deployment's read timeout, if it sets one.
+
+    A stream's read timeout is the longest silence between two chunks: `stream_timeout`, else `timeout`.
+    """
+    read = (deployment.stream_timeout if stream else None) or deployment.timeout
+    if read is None:
+        return client.timeout
+    return httpx.Timeout(connect=client.timeout.connect, read=read, write=client.timeout.write,
+                         pool=client.timeout.pool)
 
 
 class PromptTokensDetails(msgspec.Struct):
