@@ -9,7 +9,14 @@ from typing import Any
 import httpx
 import msgspec
 
-from app.providers.base import CompletionTokensDetails, Deployment, PromptTokensDetails, UpstreamReply, Usage
+from app.providers.base import (
+    CompletionTokensDetails,
+    Deployment,
+    PromptTokensDetails,
+    UpstreamReply,
+    Usage,
+    request_timeout,
+)
 from app.providers.errors import transport_error, upstream_error
 
 _encode = msgspec.json.Encoder().encode
@@ -121,17 +128,9 @@ class OpenAICompatible:
                 headers[self.preset.auth_header] = deployment.api_key
         return headers
 
-    def _timeout(self, client: httpx.AsyncClient, deployment: Deployment, *, stream: bool = False) -> httpx.Timeout:
-        # A stream's read timeout is the longest silence between two chunks (stream_timeout), if set.
-        read = (deployment.stream_timeout if stream else None) or deployment.timeout
-        if read is None:
-            return client.timeout
-        return httpx.Timeout(connect=client.timeout.connect, read=read, write=client.timeout.write,
-                             pool=client.timeout.pool)
-
     async def _post(self, client: httpx.AsyncClient, deployment: Deployment, path: str, body: dict[str, Any]) -> UpstreamReply:
         request = client.build_request("POST", self._url(deployment, path), content=_encode(body),
-                                       headers=self._headers(deployment), timeout=self._timeout(client, deployment))
+                                       headers=self._headers(deployment), timeout=request_timeout(client, deployment))
         try:
             response = await client.send(request)
         except httpx.HTTPError as exc:
@@ -179,7 +178,7 @@ class OpenAICompatible:
     async def audio_speech(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> UpstreamReply:
         reply, media_type = await self._send(client, deployment, client.build_request(
             "POST", self._url(deployment, "/audio/speech"), content=_encode(body), headers=self._headers(deployment),
-            timeout=self._timeout(client, deployment)))
+            timeout=request_timeout(client, deployment)))
         return UpstreamReply(body=reply, usage=None, media_type=media_type)
 
     async def audio_transcription(self, client: httpx.AsyncClient, deployment: Deployment,
@@ -189,7 +188,7 @@ class OpenAICompatible:
         headers = {k: v for k, v in self._headers(deployment).items() if k != "content-type"}
         request = client.build_request("POST", self._url(deployment, "/audio/transcriptions"),
                                        data={k: str(v) for k, v in fields.items()}, files={"file": body["file"]},
-                                       headers=headers, timeout=self._timeout(client, deployment))
+                                       headers=headers, timeout=request_timeout(client, deployment))
         content, media_type = await self._send(client, deployment, request)
         return UpstreamReply(body=content, usage=usage_of(content) if media_type.startswith("application/json") else None,
                              media_type=media_type)
@@ -208,7 +207,7 @@ class OpenAICompatible:
                            body: dict[str, Any]) -> OpenAIStream:
         request = client.build_request("POST", self._url(deployment, path), content=_encode(body),
                                        headers=self._headers(deployment),
-                                       timeout=self._timeout(client, deployment, stream=True))
+                                       timeout=request_timeout(client, deployment, stream=True))
         try:
             response = await client.send(request, stream=True)
         except httpx.HTTPError as exc:

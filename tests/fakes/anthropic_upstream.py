@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from tests.fakes.anthropic_checks import Invalid, check_messages_request
+from tests.fakes.asgi import DisconnectWatch, headers_of, json_or_none, read_body, send_json
+from tests.fakes.threaded_server import ThreadedServer
 
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder().decode
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
                 529: "overloaded_error"}
@@ -181,17 +181,7 @@ class FakeAnthropicApp:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        try:
-            body = _decode(raw) if raw else None
-        except msgspec.DecodeError:
-            body = None
+        headers, body = headers_of(scope), json_or_none(await read_body(receive))
         self.state.requests.append(RecordedRequest(scope["method"], scope["path"], headers, body))
 
         path = scope["path"]
@@ -238,11 +228,8 @@ class FakeAnthropicApp:
     def _delay(model: str) -> float:
         return int(model.split("-", 1)[1]) / 1000 if model.startswith("slow-") else 0.0
 
-    async def _json(self, send, status: int, payload: bytes, extra: list | None = None) -> None:
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                   (b"request-id", b"req_01FakeRequest"), *(extra or [])]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+    async def _json(self, send, status: int, payload: bytes, extra: dict[str, str] | None = None) -> None:
+        await send_json(send, status, payload, {"request-id": "req_01FakeRequest", **(extra or {})})
 
     async def _scenario(self, model: str, headers: dict[str, str], send) -> bool:
         """Apply the model-name scenario; True when an error answer was already sent."""
@@ -254,7 +241,7 @@ class FakeAnthropicApp:
             message = CONTEXT_LIMIT
         elif model.startswith("error-"):
             status = int(model.split("-", 1)[1])
-            extra = [(b"retry-after", b"7")] if status == 429 else []
+            extra = {"retry-after": "7"} if status == 429 else {}
             messages = {529: "Overloaded", 429: "Number of request tokens has exceeded your per-minute rate limit"}
             await self._json(send, status, error_body(status, messages.get(status, f"Fake upstream error {status}")),
                              extra)
@@ -268,16 +255,9 @@ class FakeAnthropicApp:
         model = body["model"]
         reply = plan_reply(body, self.state)
         delay = self._delay(model)
-        disconnected = asyncio.Event()
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            disconnected.set()
 
         async def event(name: str, data: dict, more: bool = True) -> None:
-            if disconnected.is_set():
-                raise OSError("client disconnected")
+            watch.raise_if_gone()
             chunk = b"event: " + name.encode() + b"\ndata: " + _encode({"type": name, **data}) + b"\n\n"
             await send({"type": "http.response.body", "body": chunk, "more_body": more})
 
@@ -287,7 +267,7 @@ class FakeAnthropicApp:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
                                 (b"request-id", b"req_01FakeRequest")]})
-        watcher = asyncio.ensure_future(watch())
+        watch = DisconnectWatch(receive)
         self.state.open_streams += 1
         try:
             usage = self._usage(body, reply.output_tokens)
@@ -309,7 +289,7 @@ class FakeAnthropicApp:
         except (OSError, asyncio.CancelledError):
             self.state.cancelled_streams += 1
         finally:
-            watcher.cancel()
+            watch.stop()
             self.state.open_streams -= 1
 
     async def _stream_block(self, event, end, index: int, block: dict, pieces: list[str], model: str,
@@ -344,64 +324,13 @@ class _StreamEnded(Exception):
     """The scenario ended the stream early on purpose."""
 
 
-class FakeAnthropic:
+class FakeAnthropic(ThreadedServer):
     """Runs the fake in a background thread with its own event loop: `with FakeAnthropic(api_key=...) as fake`."""
 
     def __init__(self, *, api_key: str, name: str = "fake-anthropic", chunks: int = 5) -> None:
         self.state = FakeState(api_key=api_key, name=name, chunks=chunks)
-        self._server = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
+        super().__init__(FakeAnthropicApp(self.state), f"upstream-{name}")
 
     @property
     def requests(self) -> list[RecordedRequest]:
         return self.state.requests
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeAnthropic:
-        import socket
-
-        import uvicorn
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(FakeAnthropicApp(self.state), log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-
-            async def serve() -> None:
-                task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
-                while not self._server.started:
-                    await asyncio.sleep(0.01)
-                ready.set()
-                await task
-
-            loop.run_until_complete(serve())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"fake-upstream-{self.state.name}", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Anthropic upstream did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

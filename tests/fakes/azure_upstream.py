@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from tests.fakes.asgi import Recorded, lifespan, read_request, replay, send_json
 from tests.fakes.openai_upstream import FakeOpenAIApp, FakeState
-from tests.fakes.threaded_server import Recorded, ThreadedServer, lifespan, read_request, send_json
+from tests.fakes.threaded_server import ThreadedServer
 
 _encode = msgspec.json.Encoder().encode
 OPERATIONS = ("/chat/completions", "/completions", "/embeddings", "/images/generations", "/audio/speech")
@@ -89,20 +90,7 @@ class FakeAzureApp:
         raw = request.raw_body
         if isinstance(request.body, dict) and "model" not in request.body:
             raw = _encode({**request.body, "model": deployment})  # Azure routes by URL; the OpenAI fake wants a model
-        await self.openai({**scope, "path": "/v1" + operation}, _replay(raw, receive), _annotating(send))
-
-
-def _replay(raw: bytes, receive):
-    sent = False
-
-    async def replay():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": raw, "more_body": False}
-        return await receive()
-
-    return replay
+        await self.openai({**scope, "path": "/v1" + operation}, replay(raw, receive), _annotating(send))
 
 
 def _annotating(send):

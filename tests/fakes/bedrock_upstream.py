@@ -30,7 +30,8 @@ from urllib.parse import quote, unquote
 
 import msgspec
 
-from tests.fakes.threaded_server import Recorded, ThreadedServer, lifespan, read_request, send_json
+from tests.fakes.asgi import DisconnectWatch, Recorded, lifespan, read_request, send_json
+from tests.fakes.threaded_server import ThreadedServer
 
 _encode = msgspec.json.Encoder().encode
 
@@ -330,20 +331,12 @@ class FakeBedrockApp:
 
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"application/vnd.amazon.eventstream"), (b"x-amzn-requestid", b"fake-req")]})
-        disconnected = asyncio.Event()
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            disconnected.set()
-
-        watcher = asyncio.ensure_future(watch())
+        watch = DisconnectWatch(receive)
         try:
             for number, frame in enumerate(frames):
                 if delay:
                     await asyncio.sleep(delay)
-                if disconnected.is_set():
-                    raise OSError("client disconnected")
+                watch.raise_if_gone()
                 # Frames cut at odd places, as TCP may deliver them: the decoder must put them together.
                 cut = 7 if number % 2 else len(frame) // 2
                 for piece in (frame[:cut], frame[cut:]):
@@ -352,7 +345,7 @@ class FakeBedrockApp:
         except (OSError, asyncio.CancelledError):
             self.state.cancelled_streams += 1
         finally:
-            watcher.cancel()
+            watch.stop()
 
     def _titan(self, body) -> dict:
         if not isinstance(body, dict) or set(body) - {"inputText", "dimensions", "normalize", "embeddingTypes"}:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from tests.fakes.threaded_server import Recorded, ThreadedServer, lifespan, read_request, send_json
+from tests.fakes.asgi import DisconnectWatch, Recorded, lifespan, read_request, send_json
+from tests.fakes.threaded_server import ThreadedServer
 
 _encode = msgspec.json.Encoder().encode
 WORDS = ["Hello", " from", " Cohere", " Command"]
@@ -182,27 +183,19 @@ class FakeCohereApp:
 
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
-        disconnected = asyncio.Event()
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            disconnected.set()
-
-        watcher = asyncio.ensure_future(watch())
+        watch = DisconnectWatch(receive)
         try:
             for event in events:
                 if delay:
                     await asyncio.sleep(delay)
-                if disconnected.is_set():
-                    raise OSError("client disconnected")
+                watch.raise_if_gone()
                 data = f"event: {event['type']}\ndata: ".encode() + _encode(event) + b"\n\n"
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except (OSError, asyncio.CancelledError):
             self.state.cancelled_streams += 1
         finally:
-            watcher.cancel()
+            watch.stop()
 
     # --- embed and rerank ---
 

@@ -27,8 +27,9 @@ from urllib.parse import parse_qs
 
 import msgspec
 
+from tests.fakes.asgi import DisconnectWatch, headers_of, json_or_none, lifespan, read_body, send_json
 from tests.fakes.gemini_checks import GoogleError, check_fields, check_generate_request
-from tests.fakes.threaded_server import ThreadedServer, lifespan
+from tests.fakes.threaded_server import ThreadedServer
 
 json_encode = msgspec.json.Encoder().encode
 json_decode = msgspec.json.Decoder().decode
@@ -183,44 +184,28 @@ def embed_response(body: dict) -> dict:
 
 
 class Http:
-    """The bits of a bare ASGI exchange the fakes need."""
+    """One exchange as Google's servers answer it: JSON with charset, or an SSE stream."""
 
     def __init__(self, scope, receive, send) -> None:
         self.scope, self.receive, self.asgi_send = scope, receive, send
-        self.disconnected = asyncio.Event()
 
     async def body(self) -> bytes:
-        raw = b""
-        while True:
-            message = await self.receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                return raw
+        return await read_body(self.receive)
 
     async def json(self, status: int, payload: bytes) -> None:
-        await self.asgi_send({"type": "http.response.start", "status": status,
-                          "headers": [(b"content-type", b"application/json; charset=UTF-8"),
-                                      (b"content-length", str(len(payload)).encode())]})
-        await self.asgi_send({"type": "http.response.body", "body": payload})
+        await send_json(self.asgi_send, status, payload, content_type="application/json; charset=UTF-8")
 
     async def start_stream(self) -> None:
-        async def watch() -> None:
-            while (await self.receive())["type"] != "http.disconnect":
-                pass
-            self.disconnected.set()
-
-        self._watcher = asyncio.ensure_future(watch())
+        self._watch = DisconnectWatch(self.receive)
         await self.asgi_send({"type": "http.response.start", "status": 200,
                           "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
 
     async def write(self, data: bytes, more: bool = True) -> None:
-        # uvicorn drops writes to a closed connection silently: watch for the disconnect instead.
-        if self.disconnected.is_set():
-            raise OSError("client disconnected")
+        self._watch.raise_if_gone()
         await self.asgi_send({"type": "http.response.body", "body": data, "more_body": more})
 
     def end_stream(self) -> None:
-        self._watcher.cancel()
+        self._watch.stop()
 
 
 def delay_of(model: str) -> float:
@@ -252,13 +237,8 @@ class FakeGeminiApp:
         if await lifespan(scope, receive, send):
             return
         http = Http(scope, receive, send)
-        raw = await http.body()
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        query = parse_qs(scope["query_string"].decode())
-        try:
-            body = json_decode(raw) if raw else None
-        except msgspec.DecodeError:
-            body = None
+        body = json_or_none(await http.body())
+        headers, query = headers_of(scope), parse_qs(scope["query_string"].decode())
         self.state.requests.append(RecordedRequest(scope["method"], scope["path"], query, headers, body))
         try:
             await self._route(http, scope["path"], query, headers, body)
@@ -296,24 +276,13 @@ class FakeGeminiApp:
         await serve_gemini_stream(http, self.state, model, body, model)
 
 
-class FakeGemini:
+class FakeGemini(ThreadedServer):
     """`with FakeGemini(api_key=...) as fake: fake.base_url` (the api_base to configure)."""
 
     def __init__(self, *, api_key: str) -> None:
         self.state = FakeState(api_key=api_key)
-        self._server = ThreadedServer(FakeGeminiApp(self.state), "gemini")
+        super().__init__(FakeGeminiApp(self.state), "gemini")
 
     @property
     def requests(self) -> list[RecordedRequest]:
         return self.state.requests
-
-    @property
-    def base_url(self) -> str:
-        return self._server.url
-
-    def __enter__(self) -> "FakeGemini":
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.stop()

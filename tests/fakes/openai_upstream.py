@@ -19,12 +19,14 @@ import argparse
 import asyncio
 import base64
 import struct
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+
+from tests.fakes.asgi import DisconnectWatch, headers_of, lifespan, read_body, send_json
+from tests.fakes.threaded_server import ThreadedServer
 
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
@@ -72,21 +74,10 @@ class FakeOpenAIApp:
         self.state = state
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        if await lifespan(scope, receive, send):
+            return
+        raw = await read_body(receive)
+        headers = headers_of(scope)
         if headers.get("content-type", "").startswith("multipart/form-data"):
             body = {"multipart": raw}
         else:
@@ -96,7 +87,7 @@ class FakeOpenAIApp:
 
         if self.state.api_key is not None and headers.get("authorization") != f"Bearer {self.state.api_key}":
             status, payload = _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
-            return await self._send_json(send, status, payload)
+            return await send_json(send, status, payload)
 
         path = scope["path"]
         if path == "/v1/chat/completions" or path == "/chat/completions":
@@ -110,12 +101,12 @@ class FakeOpenAIApp:
         if path == "/v1/images/generations":
             payload = {"created": int(time.time()), "data": [{"b64_json": base64.b64encode(b"fake-png").decode(),
                                                                "revised_prompt": body.get("prompt")}]}
-            return await self._send_json(send, 200, _json_encode(payload))
+            return await send_json(send, 200, payload)
         if path == "/v1/moderations":
             flagged = "attack" in str(body.get("input", ""))
             payload = {"id": "modr-fake", "model": body.get("model"), "results": [{
                 "flagged": flagged, "categories": {"violence": flagged}, "category_scores": {"violence": 0.9 if flagged else 0.01}}]}
-            return await self._send_json(send, 200, _json_encode(payload))
+            return await send_json(send, 200, payload)
         if path == "/v1/audio/speech":
             audio = b"ID3fake-mp3:" + str(body.get("input", "")).encode()
             await send({"type": "http.response.start", "status": 200,
@@ -124,23 +115,15 @@ class FakeOpenAIApp:
         if path == "/v1/audio/transcriptions":
             if b'name="file"' not in body.get("multipart", b""):
                 status, payload = _error(400, "'file' is required", "invalid_request_error")
-                return await self._send_json(send, status, payload)
+                return await send_json(send, status, payload)
             payload = {"text": "hello from the fake audio", "usage": {"type": "tokens", "input_tokens": 12,
                                                                      "output_tokens": 5, "total_tokens": 17}}
-            return await self._send_json(send, 200, _json_encode(payload))
+            return await send_json(send, 200, payload)
         if path == "/v1/models" or path == "/models":
             payload = {"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": self.state.name}]}
-            return await self._send_json(send, 200, _json_encode(payload))
+            return await send_json(send, 200, payload)
         status, payload = _error(404, f"Unknown path {path}", "invalid_request_error", "unknown_url")
-        await self._send_json(send, status, payload)
-
-    async def _send_json(self, send, status: int, payload: bytes) -> None:
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-        })
-        await send({"type": "http.response.body", "body": payload})
+        await send_json(send, status, payload)
 
     async def _scenario(self, model: str, send, headers: dict[str, str] | None = None, body: dict | None = None) -> bool:
         """Apply the model-name scenario; True when an error answer was already sent."""
@@ -148,7 +131,7 @@ class FakeOpenAIApp:
             # Some vendors quote the credential they got in an error; the gateway must not pass it on.
             key = (headers or {}).get("authorization", "")
             status, payload = _error(400, f"Invalid request made with credential {key}", "invalid_request_error")
-            await self._send_json(send, status, payload)
+            await send_json(send, status, payload)
             return True
         if model.startswith("small-context-") and body is not None:
             limit, used = int(model.rsplit("-", 1)[1]), _prompt_tokens(body)
@@ -157,13 +140,13 @@ class FakeOpenAIApp:
                            f"in {used} tokens. Please reduce the length of the messages.")
                 payload = _json_encode({"error": {"message": message, "type": "invalid_request_error",
                                                   "param": "messages", "code": "context_length_exceeded"}})
-                await self._send_json(send, 400, payload)
+                await send_json(send, 400, payload)
                 return True
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             kind = {429: "rate_limit_error", 400: "invalid_request_error"}.get(status, "server_error")
             status, payload = _error(status, f"Fake upstream error {status}", kind)
-            await self._send_json(send, status, payload)
+            await send_json(send, status, payload)
             return True
         return False
 
@@ -175,7 +158,7 @@ class FakeOpenAIApp:
     async def _chat(self, body: dict, send, receive, headers: dict[str, str]) -> None:
         if not isinstance(body, dict) or "messages" not in body or "model" not in body:
             status, payload = _error(400, "'messages' and 'model' are required", "invalid_request_error")
-            return await self._send_json(send, status, payload)
+            return await send_json(send, status, payload)
         model = body["model"]
         if await self._scenario(model, send, headers, body):
             return
@@ -220,7 +203,7 @@ class FakeOpenAIApp:
             }
             if model.startswith("no-usage"):
                 del payload["usage"]
-            return await self._send_json(send, 200, _json_encode(payload))
+            return await send_json(send, 200, payload)
 
         include_usage = bool((body.get("stream_options") or {}).get("include_usage")) and not model.startswith("no-usage")
         await send({
@@ -234,20 +217,11 @@ class FakeOpenAIApp:
         def event(choices: list, **extra) -> bytes:
             return b"data: " + _json_encode({**base, "choices": choices, **usage_field, **extra}) + b"\n\n"
 
-        # uvicorn drops writes to a closed connection silently: watch for the disconnect instead.
-        disconnected = asyncio.Event()
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            disconnected.set()
-
-        watcher = asyncio.ensure_future(watch())
+        watch = DisconnectWatch(receive)
         real_send = send
 
         async def send(message):  # noqa: F811 - the same send, refusing to go on after a disconnect
-            if disconnected.is_set():
-                raise OSError("client disconnected")
+            watch.raise_if_gone()
             await real_send(message)
 
         self.state.open_streams += 1
@@ -280,7 +254,7 @@ class FakeOpenAIApp:
         except (OSError, asyncio.CancelledError):
             self.state.cancelled_streams += 1
         finally:
-            watcher.cancel()
+            watch.stop()
             self.state.open_streams -= 1
 
     async def _responses(self, body: dict, send) -> None:
@@ -296,7 +270,7 @@ class FakeOpenAIApp:
                     "tools": [], "error": None, "incomplete_details": None, "instructions": None, "metadata": {},
                     "temperature": None, "top_p": None}
         if not body.get("stream"):
-            return await self._send_json(send, 200, _json_encode(response))
+            return await send_json(send, 200, response)
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
         events = [
             ("response.created", {"response": {**response, "status": "in_progress", "output": [], "usage": None}}),
@@ -323,7 +297,7 @@ class FakeOpenAIApp:
         if not body.get("stream"):
             payload = {**base, "choices": [{"text": "".join(words), "index": 0, "logprobs": None,
                                             "finish_reason": "length"}], "usage": usage}
-            return await self._send_json(send, 200, _json_encode(payload))
+            return await send_json(send, 200, payload)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream; charset=utf-8")]})
         for word in words:
@@ -354,17 +328,15 @@ class FakeOpenAIApp:
                 embedding = vector
             data.append({"object": "embedding", "index": index, "embedding": embedding})
         payload = {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-        await self._send_json(send, 200, _json_encode(payload))
+        await send_json(send, 200, payload)
 
 
-class FakeOpenAI:
+class FakeOpenAI(ThreadedServer):
     """Runs the fake in a background thread with its own event loop: `with FakeOpenAI() as fake: fake.base_url`."""
 
     def __init__(self, *, api_key: str | None = None, chunks: int = 5, name: str = "fake", port: int = 0) -> None:
         self.state = FakeState(api_key=api_key, chunks=chunks, name=name)
-        self._port = port
-        self._server = None
-        self._thread: threading.Thread | None = None
+        super().__init__(FakeOpenAIApp(self.state), f"upstream-{name}", port=port)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -372,52 +344,7 @@ class FakeOpenAI:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> "FakeOpenAI":
-        import socket
-
-        import uvicorn
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self._port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(FakeOpenAIApp(self.state), log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-
-            async def serve() -> None:
-                task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
-                while not self._server.started:
-                    await asyncio.sleep(0.01)
-                ready.set()
-                await task
-
-            loop.run_until_complete(serve())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"fake-upstream-{self.state.name}", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake upstream did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> "FakeOpenAI":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return f"{self.url}/v1"
 
 
 def main() -> None:

@@ -1,73 +1,24 @@
-"""Running a fake vendor (a bare ASGI app) on 127.0.0.1 in a background thread, and the bits every fake needs."""
+"""Running a fake vendor (a bare ASGI app) on 127.0.0.1 with uvicorn in a background thread."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import threading
-from dataclasses import dataclass
-from typing import Any
-
-import msgspec
-
-_encode = msgspec.json.Encoder().encode
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str  # decoded, as the vendor's router sees it
-    raw_path: bytes  # as sent on the wire (percent-encoding kept)
-    query: str
-    headers: dict[str, str]
-    raw_body: bytes
-    body: Any
-
-
-async def read_request(scope, receive) -> Recorded:
-    raw = b""
-    while True:
-        message = await receive()
-        raw += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-    try:
-        body = msgspec.json.decode(raw) if raw else None
-    except msgspec.DecodeError:
-        body = None
-    return Recorded(scope["method"], scope["path"], scope.get("raw_path") or scope["path"].encode(),
-                    scope.get("query_string", b"").decode(), headers, raw, body)
-
-
-async def send_json(send, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-    data = payload if isinstance(payload, bytes) else _encode(payload)
-    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-    raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": data})
-
-
-async def lifespan(scope, receive, send) -> bool:
-    """Answer uvicorn's lifespan protocol; True when `scope` was a lifespan scope."""
-    if scope["type"] != "lifespan":
-        return False
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return True
+from typing import Self
 
 
 class ThreadedServer:
-    """`with ThreadedServer(app, "name") as server: server.url` — a real HTTP server for the duration."""
+    """`with ThreadedServer(app, "name") as server: server.url` — a real HTTP server for the duration.
 
-    def __init__(self, app, name: str) -> None:
+    Each fake subclasses it, adding its `state` and the `requests` it recorded.
+    """
+
+    def __init__(self, app, name: str, *, port: int = 0) -> None:
         self.app = app
         self.name = name
-        self.port = 0
+        self.port = port  # known once started
+        self._bind_port = port  # 0: any free port
         self._server = None
         self._thread: threading.Thread | None = None
 
@@ -75,12 +26,17 @@ class ThreadedServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "ThreadedServer":
+    @property
+    def base_url(self) -> str:
+        """The api_base a client of the vendor is configured with."""
+        return self.url
+
+    def start(self) -> Self:
         import uvicorn
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", self._bind_port))
         self.port = sock.getsockname()[1]
         self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False))
         ready = threading.Event()
@@ -111,7 +67,7 @@ class ThreadedServer:
         if self._thread is not None:
             self._thread.join(10)
 
-    def __enter__(self) -> "ThreadedServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -20,6 +20,7 @@ import base64
 import itertools
 import time
 from dataclasses import dataclass, field
+from typing import Self
 from urllib.parse import parse_qs
 
 import msgspec
@@ -29,11 +30,12 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from tests.fakes.anthropic_upstream import FakeAnthropicApp
 from tests.fakes.anthropic_upstream import FakeState as AnthropicState
+from tests.fakes.asgi import headers_of, json_or_none, lifespan, replay
 from tests.fakes.gemini_checks import GoogleError, check_generate_request
 from tests.fakes.gemini_upstream import (
     FakeState, Http, RecordedRequest, generate_response, json_decode, json_encode, scenario_error, serve_gemini_stream,
 )
-from tests.fakes.threaded_server import ThreadedServer, lifespan
+from tests.fakes.threaded_server import ThreadedServer
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -71,18 +73,14 @@ class FakeVertexApp:
             return
         http = Http(scope, receive, send)
         raw = await http.body()
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        query = parse_qs(scope["query_string"].decode())
+        headers, query = headers_of(scope), parse_qs(scope["query_string"].decode())
         path = scope["path"]
         if path == "/token":
             form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
             self.state.token_requests.append(RecordedRequest(scope["method"], path, query, headers, form))
             status, payload = self._token(headers, form)
             return await http.json(status, payload)
-        try:
-            body = json_decode(raw) if raw else None
-        except msgspec.DecodeError:
-            body = None
+        body = json_or_none(raw)
         self.state.requests.append(RecordedRequest(scope["method"], path, query, headers, body))
         try:
             await self._model_call(http, scope, path, query, headers, body)
@@ -187,33 +185,27 @@ class FakeVertexApp:
             raise GoogleError(400, "INVALID_ARGUMENT", f"{method} needs stream={method == 'streamRawPredict'}")
         name = model.removeprefix("claude-scenario-") if model.startswith("claude-scenario-") else model
         forwarded = {"model": name, **{k: v for k, v in body.items() if k != "anthropic_version"}}
-        raw = json_encode(forwarded)
-        sent = False
-
-        async def receive():
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": raw, "more_body": False}
-            return await http.receive()
-
         inner = {**scope, "path": "/v1/messages", "raw_path": b"/v1/messages", "query_string": b"",
                  "headers": [(b"content-type", b"application/json"), (b"x-api-key", b"vertex-internal"),
                              (b"anthropic-version", b"2023-06-01")]}
-        await self.anthropic(inner, receive, http.asgi_send)
+        await self.anthropic(inner, replay(json_encode(forwarded), http.receive), http.asgi_send)
 
     @property
     def anthropic_state(self) -> AnthropicState:
         return self.anthropic.state
 
 
-class FakeVertex:
+class FakeVertex(ThreadedServer):
     """`with FakeVertex(project=...) as fake`: `fake.register(client_email, public_pem)`, `fake.token_uri`, `fake.base_url`."""
 
     def __init__(self, *, project: str = "fake-project") -> None:
         self.state = VertexState(project=project)
-        self.app = FakeVertexApp(self.state)
-        self._server = ThreadedServer(self.app, "vertex")
+        super().__init__(FakeVertexApp(self.state), "vertex")
+
+    def start(self) -> Self:
+        super().start()
+        self.state.token_uri = self.token_uri  # the port is known now
+        return self
 
     def register(self, client_email: str, public_pem: bytes) -> None:
         self.state.public_keys[client_email] = public_pem
@@ -223,17 +215,5 @@ class FakeVertex:
         return self.state.requests
 
     @property
-    def base_url(self) -> str:
-        return self._server.url
-
-    @property
     def token_uri(self) -> str:
-        return f"{self._server.url}/token"
-
-    def __enter__(self) -> "FakeVertex":
-        self._server.start()
-        self.state.token_uri = self.token_uri
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.stop()
+        return f"{self.url}/token"

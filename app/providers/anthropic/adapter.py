@@ -14,7 +14,7 @@ from app.providers.anthropic.request import encode, to_anthropic
 from app.providers.anthropic.response import to_chat_completion
 from app.providers.anthropic.stream import AnthropicChatStream, AnthropicEventStream
 from app.providers.anthropic.wire import decode_message, decode_token_count, decode_usage_only, error_of
-from app.providers.base import Deployment, UpstreamReply, Usage
+from app.providers.base import Deployment, UpstreamReply, Usage, request_timeout
 from app.providers.errors import transport_error, upstream_error
 
 DEFAULT_API_BASE = "https://api.anthropic.com"
@@ -55,12 +55,6 @@ class Anthropic:
             headers["anthropic-beta"] = beta
         return headers
 
-    def _timeout(self, client: httpx.AsyncClient, deployment: Deployment) -> httpx.Timeout:
-        if deployment.timeout is None:
-            return client.timeout
-        return httpx.Timeout(connect=client.timeout.connect, read=deployment.timeout, write=client.timeout.write,
-                             pool=client.timeout.pool)
-
     def _error(self, response: httpx.Response, content: bytes, deployment: Deployment) -> GatewayError:
         detail = error_of(content)
         message = detail.message if detail else None
@@ -72,7 +66,7 @@ class Anthropic:
         """The upstream response, already checked: an error answer is read, closed and raised."""
         request = client.build_request("POST", self._url(deployment, path), content=encode(body),
                                        headers=self._headers(deployment, beta),
-                                       timeout=self._timeout(client, deployment))
+                                       timeout=request_timeout(client, deployment, stream=stream))
         try:
             response = await client.send(request, stream=stream)
             if response.status_code >= 400:

@@ -16,7 +16,7 @@ import httpx
 import msgspec
 
 from app.lib.errors import GatewayError, InvalidRequest, UpstreamFailed
-from app.providers.base import Deployment, UpstreamReply, Usage
+from app.providers.base import Deployment, UpstreamReply, Usage, request_timeout
 from app.providers.bedrock.converse_reply import ConverseStream, chat_completion
 from app.providers.bedrock.converse_request import converse_body
 from app.providers.bedrock.signing import AwsCredentials, SigV4Auth
@@ -101,21 +101,13 @@ class Bedrock:
         base = deployment.api_base or f"https://bedrock-runtime.{self._region(deployment)}.amazonaws.com"
         return httpx.URL(f"{base.rstrip('/')}/model/{quote(_model_id(deployment), safe='')}/{action}")
 
-    def _timeout(self, client: httpx.AsyncClient, deployment: Deployment, *, stream: bool = False) -> httpx.Timeout:
-        # A stream's read timeout is the longest silence between two events (stream_timeout), if set.
-        read = (deployment.stream_timeout if stream else None) or deployment.timeout
-        if read is None:
-            return client.timeout
-        return httpx.Timeout(connect=client.timeout.connect, read=read, write=client.timeout.write,
-                             pool=client.timeout.pool)
-
     async def _send(self, client: httpx.AsyncClient, deployment: Deployment, action: str, payload: dict[str, Any],
                     *, stream: bool = False) -> httpx.Response:
         auth, headers = self._auth(deployment)
         accept = "application/vnd.amazon.eventstream" if stream else "application/json"
         request = client.build_request("POST", self._url(deployment, action), content=_encode(payload),
                                        headers={"content-type": "application/json", "accept": accept, **headers},
-                                       timeout=self._timeout(client, deployment, stream=stream))
+                                       timeout=request_timeout(client, deployment, stream=stream))
         try:
             response = await client.send(request, stream=stream, auth=auth)
         except httpx.HTTPError as exc:

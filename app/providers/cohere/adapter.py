@@ -10,7 +10,7 @@ import httpx
 import msgspec
 
 from app.lib.errors import InvalidRequest, UpstreamFailed
-from app.providers.base import Deployment, UpstreamReply, Usage
+from app.providers.base import Deployment, UpstreamReply, Usage, request_timeout
 from app.providers.cohere.chat_reply import CohereStream, chat_completion
 from app.providers.cohere.chat_request import chat_body
 from app.providers.cohere.wire import FAILED_FINISH_REASONS, EmbedResponse, ErrorBody, RerankResponse
@@ -41,21 +41,13 @@ class Cohere:
     def _url(self, deployment: Deployment, path: str) -> httpx.URL:
         return httpx.URL((deployment.api_base or DEFAULT_API_BASE).rstrip("/") + path)
 
-    def _timeout(self, client: httpx.AsyncClient, deployment: Deployment, *, stream: bool = False) -> httpx.Timeout:
-        # A stream's read timeout is the longest silence between two events (stream_timeout), if set.
-        read = (deployment.stream_timeout if stream else None) or deployment.timeout
-        if read is None:
-            return client.timeout
-        return httpx.Timeout(connect=client.timeout.connect, read=read, write=client.timeout.write,
-                             pool=client.timeout.pool)
-
     async def _send(self, client: httpx.AsyncClient, deployment: Deployment, path: str, payload: dict[str, Any],
                     *, stream: bool = False) -> httpx.Response:
         headers = {"content-type": "application/json", "accept": "text/event-stream" if stream else "application/json"}
         if deployment.api_key:
             headers["authorization"] = f"Bearer {deployment.api_key}"
         request = client.build_request("POST", self._url(deployment, path), content=_encode(payload), headers=headers,
-                                       timeout=self._timeout(client, deployment, stream=stream))
+                                       timeout=request_timeout(client, deployment, stream=stream))
         try:
             response = await client.send(request, stream=stream)
         except httpx.HTTPError as exc:

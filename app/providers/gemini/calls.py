@@ -15,7 +15,7 @@ import httpx
 import msgspec
 
 from app.lib.errors import GatewayError
-from app.providers.base import Deployment
+from app.providers.base import Deployment, request_timeout
 from app.providers.errors import transport_error, upstream_error
 
 T = TypeVar("T")
@@ -81,18 +81,11 @@ def decoded(decode: Callable[[bytes], T], content: bytes, deployment: Deployment
         raise upstream_error(502, b"", deployment) from None
 
 
-def timeout_for(client: httpx.AsyncClient, deployment: Deployment) -> httpx.Timeout:
-    if deployment.timeout is None:
-        return client.timeout
-    return httpx.Timeout(connect=client.timeout.connect, read=deployment.timeout, write=client.timeout.write,
-                         pool=client.timeout.pool)
-
-
 def _request(client: httpx.AsyncClient, deployment: Deployment, url: httpx.URL, payload: dict[str, Any],
-             headers: dict[str, str]) -> httpx.Request:
+             headers: dict[str, str], *, stream: bool = False) -> httpx.Request:
     return client.build_request("POST", url, content=_encode(payload),
                                 headers={"content-type": "application/json", **headers},
-                                timeout=timeout_for(client, deployment))
+                                timeout=request_timeout(client, deployment, stream=stream))
 
 
 async def post(client: httpx.AsyncClient, deployment: Deployment, url: httpx.URL, payload: dict[str, Any], *,
@@ -111,7 +104,7 @@ async def post(client: httpx.AsyncClient, deployment: Deployment, url: httpx.URL
 async def open_stream(client: httpx.AsyncClient, deployment: Deployment, url: httpx.URL, payload: dict[str, Any], *,
                       headers: dict[str, str], auth: httpx.Auth | None = None) -> httpx.Response:
     """The upstream response, open and unread: the caller streams it and must close it."""
-    request = _request(client, deployment, url, payload, headers)
+    request = _request(client, deployment, url, payload, headers, stream=True)
     try:
         response = await client.send(request, auth=auth, stream=True)
     except httpx.HTTPError as exc:
