@@ -83,7 +83,13 @@ class Admission(msgspec.Struct):
 
     @property
     def budget_periods(self) -> dict[str, int]:
-        return {level.level: level.period for level in self.levels if level.budget_units is not None}
+        """level → the period this request is charged to (for the ledger)."""
+        return _budget_periods(self.levels)
+
+    @property
+    def budget_limits(self) -> dict[str, str]:
+        """level → its max_budget at admission (for soft-budget alerts)."""
+        return _budget_limits(self.levels)
 
 
 _SEED = """
@@ -99,6 +105,16 @@ BUDGET_KEY_TTL = 7 * 86400  # a period's counter outlives the period by a week (
 
 
 SEED, BATCH = Script(_SEED), Script(_BATCH_SOURCE)
+
+
+@lru_cache(maxsize=8192)
+def _budget_periods(levels: tuple[LevelLimits, ...]) -> dict[str, int]:
+    return {level.level: level.period for level in levels if level.budget_units is not None}
+
+
+@lru_cache(maxsize=8192)
+def _budget_limits(levels: tuple[LevelLimits, ...]) -> dict[str, str]:
+    return {level.level: str(from_units(level.budget_units)) for level in levels if level.budget_units is not None}
 
 
 def _flag(value: int | None) -> int:

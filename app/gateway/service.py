@@ -17,7 +17,7 @@ from litestar.response import Stream
 
 from app.auth.principal import Principal
 from app.billing import plan, pricing, tokens
-from app.billing.limits import Admission, from_units
+from app.billing.limits import Admission
 from app.billing.pricing import TokenCounts
 from app.billing.usage import UsageEvent
 from app.gateway.estimates import reply_text, streamed_text
@@ -165,8 +165,7 @@ class GatewayService:
             error_type=error_type, input_cost_per_token=deployment.input_cost_per_token,
             output_cost_per_token=deployment.output_cost_per_token, markup_percent=str(principal.markup_percent),
             budget_periods=admission.budget_periods if admission else {},
-            budget_limits={level.level: str(from_units(level.budget_units)) for level in admission.levels
-                           if level.budget_units is not None} if admission else {},
+            budget_limits=admission.budget_limits if admission else {},
         ))
 
     async def chat_completion(self, principal: Principal, body: dict[str, Any]) -> Response:
