@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The test-suite's OpenID Connect provider (npm oidc-provider, tests/oidc/), installed from its lockfile.
+OIDC := tests/oidc
+OIDC_STAMP := $(OIDC)/node_modules/.installed
 
 .PHONY: run test install bench clean
 
@@ -12,14 +15,18 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(OIDC_STAMP): $(OIDC)/package.json $(OIDC)/package-lock.json
+	npm ci --prefix $(OIDC) --no-audit --no-fund --loglevel=error
+	touch $(OIDC_STAMP)
+
+install: $(STAMP) $(OIDC_STAMP)
 
 ## Start everything (API + worker, embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set).
 run: $(STAMP)
 	$(BIN)/alchemi up
 
 ## The whole test-suite against real PostgreSQL, Redis, worker processes and SDK clients.
-test: $(STAMP)
+test: $(STAMP) $(OIDC_STAMP)
 	$(BIN)/python -m pytest
 
 ## Gateway vs direct vs LiteLLM, as ratios from one run (see bench/overhead/README.md).
@@ -27,4 +34,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.overhead.run
 
 clean:
-	rm -rf $(VENV) .alchemi .pytest_cache
+	rm -rf $(VENV) .alchemi .pytest_cache $(OIDC)/node_modules

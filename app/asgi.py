@@ -9,6 +9,8 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
 from app.admin.accounts.controller import AccountController
+from app.admin.email.controller import EmailSettingsController
+from app.admin.invitations.controller import InvitationController, InvitationLinkController
 from app.admin.keys.controller import KeyController
 from app.admin.models.controller import ModelController
 from app.admin.router.controller import RouterSettingsController
@@ -18,15 +20,20 @@ from app.admin.teams.controller import TeamController
 from app.admin.users.controller import UserController
 from app.gateway.controllers import ChatController, DialectController, ForwardedController
 from app.health import HealthController, metrics
+from app.identity.controller import LoginController
+from app.identity.sso.controller import SsoConfigController, SsoController
 from app.lib.errors import EXCEPTION_HANDLERS
 from app.lib.logs import configure_logging
 from app.lib.observability import init_sentry
+from app.provisioning.controller import ZitadelWebhookController
 from app.runtime import start_runtime, stop_runtime
 from app.settings import get_settings
 
 ROUTES = [
     HealthController, metrics, ChatController, ForwardedController, DialectController, AccountController, ModelController, KeyController, UserController,
     TeamController, OrganizationController, SpendController, RouterSettingsController,
+    InvitationController, InvitationLinkController, EmailSettingsController, ZitadelWebhookController,
+    LoginController, SsoController, SsoConfigController,
 ]
 
 

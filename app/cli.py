@@ -24,7 +24,8 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 async def migrate() -> None:
-    """Apply piccolo migrations, one process at a time (an advisory lock guards concurrent deploys)."""
+    """Apply piccolo migrations, one process at a time (an advisory lock guards concurrent deploys), then
+    put row-level security on every tenant table, including tables that later migrations added."""
     import asyncpg
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
@@ -32,10 +33,15 @@ async def migrate() -> None:
 
     conn = await asyncpg.connect(get_settings().database_url)
     try:
+        # The owner reads across accounts (definer functions, rebuild-rollups): RLS must not apply to it.
+        if not await conn.fetchval("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"):
+            raise SystemExit("DATABASE_URL must connect as the tables' owner with BYPASSRLS (or a superuser); "
+                             "the API and workers use ALCHEMI_APP_DATABASE_URL")
         await conn.execute("SELECT pg_advisory_lock(7401)")
         result = await run_forwards(app_name="all", migration_id="all", fake=False)
         if not result.success:
             raise SystemExit(f"migrations failed: {result.message}")
+        await conn.execute("SELECT public.alchemi_isolate_tenant_tables()")
     finally:
         await conn.close()
 
@@ -127,6 +133,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     services = start_missing(data_dir, env.get("DATABASE_URL"), env.get("REDIS_URL"))
     env["DATABASE_URL"], env["REDIS_URL"] = services.database_url, services.redis_url
+    if services.app_database_url and not env.get("ALCHEMI_APP_DATABASE_URL"):
+        env["ALCHEMI_APP_DATABASE_URL"] = services.app_database_url  # the API and worker: RLS applies to them
     children: list[subprocess.Popen] = []
 
     def stop(*_: object) -> None:

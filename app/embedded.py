@@ -12,14 +12,19 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 log = logging.getLogger("alchemi.embedded")
+
+
+APP_ROLE = "alchemi_app"  # the role the API and workers connect as (see piccolo_migrations/…08_00…)
 
 
 @dataclass
 class EmbeddedServices:
     database_url: str | None = None
     redis_url: str | None = None
+    app_database_url: str | None = None  # set when the embedded PostgreSQL was started
     _handles: list[Any] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -43,6 +48,7 @@ def start_postgres(data_dir: Path, services: EmbeddedServices) -> str:
         server.psql("CREATE DATABASE alchemi;")
     uri = server.get_uri(database="alchemi")
     services.database_url = uri
+    services.app_database_url = create_app_role(uri, read_or_create_secret(data_dir / "db_app_password"))
     return uri
 
 
@@ -80,3 +86,38 @@ def read_or_create_secret(path: Path, prefix: str = "") -> str:
     path.touch(mode=0o600)
     path.write_text(value + "\n")
     return value
+
+
+def create_app_role(owner_url: str, password: str) -> str:
+    """Create (or update) the application's login role and return the URL the API and workers use.
+
+    The role owns nothing and cannot bypass row-level security; the migration grants it what it may
+    touch. `owner_url` must be allowed to create roles (the embedded server's `postgres` is).
+    """
+    import asyncio
+
+    import asyncpg
+
+    if not password or not all(c.isalnum() or c in "-_" for c in password):
+        raise ValueError("the application role's password must be URL-safe")
+
+    async def create() -> None:
+        conn = await asyncpg.connect(owner_url)
+        try:
+            await conn.execute(f"""DO $$ BEGIN
+                IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{APP_ROLE}') THEN
+                    CREATE ROLE {APP_ROLE} LOGIN NOBYPASSRLS;
+                END IF; END $$""")
+            await conn.execute(f"ALTER ROLE {APP_ROLE} WITH LOGIN PASSWORD '{password}'")
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return role_url(owner_url, APP_ROLE, password)
+
+
+def role_url(url: str, user: str, password: str) -> str:
+    """`url` with another user and password (host, port, database and query kept)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"))

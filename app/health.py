@@ -7,7 +7,7 @@ import asyncio
 import msgspec
 from litestar import Controller, Response, get
 
-from app.admin.access import ACCOUNT_ADMIN
+from app.admin.access import PRINCIPAL, permitted
 from app.auth.principal import Principal
 from app.lib.jobs import USAGE_QUEUE
 from app.lib.metrics import REGISTRY
@@ -47,7 +47,7 @@ class HealthController(Controller):
     path = "/health"
     tags = ["health"]
 
-    @get("/", dependencies=ACCOUNT_ADMIN)
+    @get("/", guards=[permitted], dependencies=PRINCIPAL)
     async def deployments(self, principal: Principal) -> DeploymentHealthReport:
         """The last background check of each deployment that opted in (model_info.health_check: true)."""
         stored = await runtime().redis.hgetall(f"health:{require_account()}")

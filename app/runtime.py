@@ -17,6 +17,7 @@ from app.billing.limits import Limiter
 from app.billing.usage import UsageBuffer
 from app.db.piccolo_conf import DB
 from app.gateway.catalog import DeploymentCatalog
+from app.identity.sessions import Sessions
 from app.gateway.routing.health import DeploymentHealth
 from app.gateway.routing.router import Router
 from app.lib.crypto import CredentialBox, KeyHasher
@@ -71,7 +72,10 @@ async def start_runtime(settings: Settings) -> Runtime:
         raise RuntimeError("set ALCHEMI_SECRET_KEY: it seeds key hashing and credential encryption")
     register_secret(settings.master_key)
     register_secret(settings.secret_key)
-    await DB.start_connection_pool(min_size=1, max_size=10)
+    register_secret(settings.ui_password)
+    register_secret(settings.zitadel_client_secret)
+    # As the application role: row-level security applies to every query (tenancy/database.py).
+    await DB.start_connection_pool(dsn=settings.app_database_url, min_size=1, max_size=10)
     redis = await create_job_pool(settings.redis_url)
     bus = InvalidationBus(redis)
     hasher = KeyHasher(settings.secret_key)
@@ -84,7 +88,8 @@ async def start_runtime(settings: Settings) -> Runtime:
         hasher=hasher,
         credentials=credentials,
         bus=bus,
-        auth=Authenticator(master_key=settings.master_key, pool=DB.pool, cache=cache, hasher=hasher),
+        auth=Authenticator(master_key=settings.master_key, pool=DB.pool, cache=cache, hasher=hasher,
+                           sessions=Sessions(settings.secret_key, redis, settings.session_ttl)),
         catalog=DeploymentCatalog(bus, credentials, ttl=settings.auth_cache_ttl),
         usage=UsageBuffer(redis, interval=settings.usage_flush_interval, max_records=settings.usage_flush_max_records,
                           outbox=write_outbox),

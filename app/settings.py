@@ -11,7 +11,7 @@ import msgspec
 
 class Settings(msgspec.Struct, frozen=True):
     master_key: str | None
-    database_url: str
+    database_url: str  # the owner: migrations, `rebuild-rollups`
     redis_url: str
     secret_key: str | None
     data_dir: Path
@@ -32,6 +32,28 @@ class Settings(msgspec.Struct, frozen=True):
     health_check_interval: int = 30
     limits_redis_url: str | None = None
     limits_redis_timeout: float = 0.5
+    zitadel_webhook_signing_key: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_sender_email: str | None = None
+    smtp_tls: str = "starttls"  # starttls | ssl | none
+    email_mode: str = "central"  # central | tenant_first
+    email_logo_url: str | None = None
+    email_support_contact: str | None = None
+    invitation_ttl_hours: int = 7 * 24
+    ui_username: str | None = None
+    ui_password: str | None = None
+    super_admin_emails: frozenset[str] = frozenset()
+    zitadel_issuer_url: str | None = None
+    zitadel_client_id: str | None = None
+    zitadel_client_secret: str | None = None
+    zitadel_callback_url: str | None = None
+    session_ttl: int = 8 * 3600
+    # The API and workers connect as the application role (no BYPASSRLS, owns nothing). Unset: they use
+    # DATABASE_URL, and row-level security no longer guards them unless that role is subject to it.
+    app_database_url: str = ""
 
 
 def _env(name: str, *aliases: str, default: str | None = None) -> str | None:
@@ -40,6 +62,21 @@ def _env(name: str, *aliases: str, default: str | None = None) -> str | None:
         if value:
             return value
     return default
+
+
+def _smtp_tls(value: str) -> str:
+    """SMTP_TLS: true/starttls (the default), ssl (implicit TLS, port 465), or false/none (plain, for local relays)."""
+    mode = {"true": "starttls", "1": "starttls", "yes": "starttls", "starttls": "starttls", "ssl": "ssl",
+            "tls": "ssl", "implicit": "ssl", "false": "none", "0": "none", "no": "none", "none": "none"}.get(value.lower())
+    if mode is None:
+        raise RuntimeError("SMTP_TLS must be true (STARTTLS), ssl or false")
+    return mode
+
+
+def _email_mode(value: str) -> str:
+    if value not in ("central", "tenant_first"):
+        raise RuntimeError("EMAIL_MODE must be 'central' or 'tenant_first'")
+    return value
 
 
 @functools.cache
@@ -55,6 +92,7 @@ def get_settings() -> Settings:
     return Settings(
         master_key=master_key,
         database_url=database_url,
+        app_database_url=_env("ALCHEMI_APP_DATABASE_URL") or database_url,
         redis_url=redis_url,
         secret_key=secret_key,
         data_dir=data_dir,
@@ -74,4 +112,25 @@ def get_settings() -> Settings:
         limits_redis_timeout=float(_env("ALCHEMI_LIMITS_REDIS_TIMEOUT", default="0.5")),
         limits_redis_url=_env("ALCHEMI_LIMITS_REDIS_URL"),
         health_check_interval=int(_env("ALCHEMI_HEALTH_CHECK_INTERVAL", default="30")),
+        zitadel_webhook_signing_key=_env("ZITADEL_WEBHOOK_SIGNING_KEY"),
+        smtp_host=_env("SMTP_HOST"),
+        smtp_port=int(_env("SMTP_PORT", default="587")),
+        smtp_username=_env("SMTP_USERNAME"),
+        smtp_password=_env("SMTP_PASSWORD"),
+        smtp_sender_email=_env("SMTP_SENDER_EMAIL"),
+        smtp_tls=_smtp_tls(_env("SMTP_TLS", default="true")),
+        email_mode=_email_mode(_env("EMAIL_MODE", default="central").lower()),
+        email_logo_url=_env("EMAIL_LOGO_URL"),
+        email_support_contact=_env("EMAIL_SUPPORT_CONTACT"),
+        invitation_ttl_hours=int(_env("ALCHEMI_INVITATION_TTL_HOURS", default=str(7 * 24))),
+        ui_username=_env("UI_USERNAME"),
+        ui_password=_env("UI_PASSWORD"),
+        super_admin_emails=frozenset(
+            e.strip().lower() for e in (_env("SUPER_ADMIN_EMAILS", default="") or "").split(",") if e.strip()),
+        zitadel_issuer_url=_env("ZITADEL_ISSUER_URL"),
+        zitadel_client_id=_env("ZITADEL_CLIENT_ID"),
+        zitadel_client_secret=_env("ZITADEL_CLIENT_SECRET"),
+        zitadel_callback_url=_env("ZITADEL_CALLBACK_URL"),
+        # Console sessions live at most 8 hours, whatever is configured.
+        session_ttl=min(int(_env("ALCHEMI_SESSION_TTL", default=str(8 * 3600))), 8 * 3600),
     )

@@ -16,12 +16,13 @@ from app.billing.limits import ALIVE_KEY, BUDGET_KEY_TTL, LIFETIME, SEED, to_uni
 from app.billing.periods import current_period
 from app.lib.invalidation import CHANNEL
 from app.lib.jobs import enqueue
+from app.tenancy.database import bind_account
 from tasks.usage import record_usage
 
 log = logging.getLogger("alchemi.tasks.budgets")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_BUDGETED_TABLES = ("virtual_keys", "users", "teams", "organizations", "accounts")
+_TENANT_BUDGETED_TABLES = ("virtual_keys", "users", "teams", "organizations")
 _LEVEL_OF_TABLE = {"virtual_keys": "key", "users": "user", "teams": "team", "organizations": "organization",
                    "accounts": "account"}
 
@@ -30,28 +31,44 @@ async def reset_budget_periods(ctx: dict[str, Any]) -> int:
     """Move `budget_reset_at` of every level whose period ended to the end of its current period.
 
     Admission computes the same period from the old value, so a late run never charges a
-    request to the wrong period; this keeps what /key/info & co. show current.
+    request to the wrong period; this keeps what /key/info & co. show current. Row-level security
+    hides every account's keys, users, teams and organizations until it is bound: a SECURITY DEFINER
+    function names the accounts with a period due, and each is visited with its account bound.
     """
     now = datetime.now(timezone.utc)
-    moved = 0
     accounts: set[str] = set()
     async with ctx["db"].acquire() as conn:
-        for table in _BUDGETED_TABLES:
-            account_column = "id" if table == "accounts" else "account_id"
-            rows = await conn.fetch(
-                f"SELECT id, {account_column} AS account_id, budget_duration, budget_reset_at FROM {table} "
-                "WHERE budget_duration IS NOT NULL AND (budget_reset_at IS NULL OR budget_reset_at <= $1)", now)
-            for row in rows:
-                try:
-                    _, end = current_period(row["budget_reset_at"] or _EPOCH, row["budget_duration"], now)
-                except ValueError:
-                    continue
-                await conn.execute(f"UPDATE {table} SET budget_reset_at = $2 WHERE id = $1 AND "
-                                   "budget_reset_at IS NOT DISTINCT FROM $3", row["id"], end, row["budget_reset_at"])
-                accounts.add(str(row["account_id"]))
-                moved += 1
+        moved = await _move_periods(conn, "accounts", "id", None, now, accounts)
+        due = await conn.fetch("SELECT account_id FROM public.alchemi_accounts_with_due_budgets($1) AS account_id",
+                               now)
+        for row in due:
+            async with conn.transaction():
+                await bind_account(conn, row["account_id"])
+                for table in _TENANT_BUDGETED_TABLES:
+                    moved += await _move_periods(conn, table, "account_id", row["account_id"], now, accounts)
     for account_id in accounts:
         await ctx["redis"].publish(CHANNEL, f"account:{account_id}")
+    return moved
+
+
+async def _move_periods(conn, table: str, account_column: str, account_id: UUID | None, now: datetime,
+                        accounts: set[str]) -> int:
+    """Move the ended periods of one table (of one account, when given); adds the accounts touched."""
+    mine = f" AND {account_column} = $2" if account_id is not None else ""
+    rows = await conn.fetch(
+        f"SELECT id, {account_column} AS account_id, budget_duration, budget_reset_at FROM {table} "
+        f"WHERE budget_duration IS NOT NULL AND (budget_reset_at IS NULL OR budget_reset_at <= $1){mine}",
+        now, *([account_id] if account_id is not None else []))
+    moved = 0
+    for row in rows:
+        try:
+            _, end = current_period(row["budget_reset_at"] or _EPOCH, row["budget_duration"], now)
+        except ValueError:
+            continue
+        await conn.execute(f"UPDATE {table} SET budget_reset_at = $2 WHERE id = $1 AND "
+                           "budget_reset_at IS NOT DISTINCT FROM $3", row["id"], end, row["budget_reset_at"])
+        accounts.add(str(row["account_id"]))
+        moved += 1
     return moved
 
 
@@ -70,9 +87,17 @@ async def restore_budget_counters(ctx: dict[str, Any]) -> int:
     for batch in pending:
         await record_usage(ctx, str(batch["batch_id"]), msgspec.msgpack.decode(batch["events"]))
     now = datetime.now(timezone.utc)
+    rows = []
     async with ctx["db"].acquire() as conn:
-        rows = await conn.fetch("SELECT level, entity_id, period_end, spend FROM budget_usage "
-                                "WHERE period_end > $1 OR period_end = $2", now, _EPOCH)
+        # Every account's periods: the definer function names the accounts, each is read with it bound.
+        live = await conn.fetch(
+            "SELECT account_id FROM public.alchemi_accounts_with_live_budget_periods($1) AS account_id", now)
+        for account in live:
+            async with conn.transaction():
+                await bind_account(conn, account["account_id"])
+                rows += await conn.fetch("SELECT level, entity_id, period_end, spend FROM budget_usage "
+                                         "WHERE account_id = $1 AND (period_end > $2 OR period_end = $3)",
+                                         account["account_id"], now, _EPOCH)
     for row in rows:
         period = int(row["period_end"].timestamp())
         expire = period + BUDGET_KEY_TTL if period != LIFETIME else 0
@@ -85,9 +110,15 @@ async def restore_budget_counters(ctx: dict[str, Any]) -> int:
 async def deliver_budget_alert(ctx: dict[str, Any], alert_id: int) -> str:
     """POST a crossed soft-budget threshold to the account's alert webhook (metadata.alert_webhook_url)."""
     async with ctx["db"].acquire() as conn:
-        alert = await conn.fetchrow(
-            "SELECT b.*, a.metadata AS account_metadata, a.name AS account_name FROM budget_alerts b "
-            "JOIN accounts a ON a.id = b.account_id WHERE b.id = $1", alert_id)
+        # The job carries the alert's id only: its account comes from a SECURITY DEFINER function.
+        account_id = await conn.fetchval("SELECT public.alchemi_account_of_budget_alert($1)", alert_id)
+        if account_id is None:
+            return "nothing to do"
+        async with conn.transaction():
+            await bind_account(conn, account_id)
+            alert = await conn.fetchrow(
+                "SELECT b.*, a.metadata AS account_metadata, a.name AS account_name FROM budget_alerts b "
+                "JOIN accounts a ON a.id = b.account_id WHERE b.id = $1 AND b.account_id = $2", alert_id, account_id)
     if alert is None or alert["delivered_at"] is not None:
         return "nothing to do"
     metadata = _json(alert["account_metadata"])
@@ -106,7 +137,8 @@ async def deliver_budget_alert(ctx: dict[str, Any], alert_id: int) -> str:
             raise Retry(defer=min(ctx.get("job_try", 1) * 5, 300)) from exc
         if response.status_code >= 400:
             raise Retry(defer=min(ctx.get("job_try", 1) * 5, 300))
-    async with ctx["db"].acquire() as conn:
+    async with ctx["db"].acquire() as conn, conn.transaction():
+        await bind_account(conn, alert["account_id"])
         await conn.execute("UPDATE budget_alerts SET delivered_at = now() WHERE id = $1", alert_id)
     return "delivered" if url else "recorded (no webhook configured)"
 
@@ -130,7 +162,8 @@ async def record_budget_refusal(ctx: dict[str, Any], account_id: str, level: str
     """A request was refused because a budget is full: that is the 100 % alert (once per period).
 
     Reservations keep admitted spend below the budget, so the ledger alone may never reach 100 %."""
-    async with ctx["db"].acquire() as conn:
+    async with ctx["db"].acquire() as conn, conn.transaction():
+        await bind_account(conn, account_id)
         alert_id = await conn.fetchval(_FULL, UUID(account_id), level, UUID(entity_id),
                                        datetime.fromtimestamp(period, tz=timezone.utc), Decimal(spend),
                                        Decimal(max_budget))

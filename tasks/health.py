@@ -16,9 +16,13 @@ from app.gateway.catalog import deployment_from_row
 from app.lib.errors import GatewayError
 from app.providers.base import Deployment
 from app.providers.registry import get_provider
+from app.tenancy.database import bind_account
 
 HEALTH_TTL_S = 600
-_OPTED_IN = "SELECT * FROM model_deployments WHERE (model_info->>'health_check')::boolean IS TRUE"
+_OPTED_IN = "SELECT * FROM model_deployments WHERE account_id = $1 AND (model_info->>'health_check')::boolean IS TRUE"
+# Row-level security hides every account's deployments until it is bound: this definer function names
+# the accounts that have opted-in deployments, and each is read with its account bound.
+_ACCOUNTS = "SELECT account_id FROM public.alchemi_accounts_with_health_checks() AS account_id"
 
 
 class HealthResult(msgspec.Struct):
@@ -55,8 +59,12 @@ async def check_deployment_health(ctx: dict[str, Any]) -> int:
     credentials = ctx.get("credentials")
     if credentials is None:
         return 0  # no ALCHEMI_SECRET_KEY in this worker: stored credentials cannot be opened
+    rows = []
     async with ctx["db"].acquire() as conn:
-        rows = [dict(row) for row in await conn.fetch(_OPTED_IN)]
+        for account in await conn.fetch(_ACCOUNTS):
+            async with conn.transaction():
+                await bind_account(conn, account["account_id"])
+                rows += [dict(row) for row in await conn.fetch(_OPTED_IN, account["account_id"])]
     for row in rows:
         row["model_info"] = msgspec.json.decode(row["model_info"]) if isinstance(row["model_info"], str) else row["model_info"]
         row["provider_params"] = (msgspec.json.decode(row["provider_params"]) if isinstance(row["provider_params"], str)

@@ -21,6 +21,7 @@ from arq import Retry
 
 from app.billing.usage import LEVEL_OWNER, PricedEvent, UsageEvent, price_event
 from app.lib.jobs import enqueue
+from app.tenancy.database import bind_account
 
 log = logging.getLogger("alchemi.tasks.usage")
 
@@ -124,16 +125,33 @@ async def record_usage(ctx: dict[str, Any], batch_id: str | None, events: list[A
 
 
 async def _write(pool: asyncpg.Pool, rows: list[PricedEvent], batch_id: str | None) -> tuple[int, list[int]]:
+    """One transaction for the whole batch. Row-level security admits an account's rows only while that
+    account is bound, so the statements run account by account (in id order: concurrent workers then
+    take row locks in the same order)."""
+    by_account: dict[str, list[PricedEvent]] = defaultdict(list)
+    for row in rows:
+        by_account[row.event.account_id].append(row)
+    inserted, alerts = 0, []
     async with pool.acquire() as conn, conn.transaction():
-        inserted = {row["request_id"] for row in await conn.fetch(_INSERT, *_ledger_columns(rows))} if rows else set()
-        fresh = [row for row in rows if row.event.request_id in inserted]
-        alerts: list[int] = []
-        if fresh:
-            await _add_spend(conn, fresh)
-            alerts = await _add_period_spend(conn, fresh)
-            await _add_daily(conn, fresh)
+        for account_id in sorted(by_account):
+            await bind_account(conn, account_id)
+            fresh, new_alerts = await _write_account(conn, by_account[account_id])
+            inserted += fresh
+            alerts += new_alerts
         if batch_id:
             await conn.execute(_OUTBOX_DONE, UUID(batch_id))
+    return inserted, alerts
+
+
+async def _write_account(conn: asyncpg.Connection, rows: list[PricedEvent]) -> tuple[int, list[int]]:
+    """One account's ledger rows and, for those this run inserted, their consequences."""
+    inserted = {row["request_id"] for row in await conn.fetch(_INSERT, *_ledger_columns(rows))}
+    fresh = [row for row in rows if row.event.request_id in inserted]
+    if not fresh:
+        return 0, []
+    await _add_spend(conn, fresh)
+    alerts = await _add_period_spend(conn, fresh)
+    await _add_daily(conn, fresh)
     return len(fresh), alerts
 
 
@@ -221,9 +239,10 @@ async def requeue_usage_batches(ctx: dict[str, Any]) -> int:
             "AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT 200",
             float(ctx.get("outbox_grace_s", 15)))
         await conn.execute("DELETE FROM usage_outbox WHERE processed_at < now() - interval '1 hour'")
-        # Alerts whose delivery job was lost (Redis failed right after the ledger commit).
-        undelivered = await conn.fetch("SELECT id FROM budget_alerts WHERE delivered_at IS NULL "
-                                       "AND created_at < now() - interval '1 minute' LIMIT 500")
+        # Alerts whose delivery job was lost (Redis failed right after the ledger commit), in every
+        # account: a SECURITY DEFINER function answers their ids (row-level security hides the rows).
+        undelivered = await conn.fetch(
+            "SELECT id FROM public.alchemi_undelivered_budget_alerts(interval '1 minute', 500) AS id")
     for row in undelivered:
         await enqueue(ctx["redis"], "deliver_budget_alert", row["id"], job_id=f"budget-alert-{row['id']}")
     for row in stale:

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from app.embedded import start_missing
+from app.embedded import create_app_role, start_missing
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.support.api import AdminClient
 from tests.support.processes import Cluster, Process, base_env
@@ -22,6 +22,8 @@ from tests.support.processes import Cluster, Process, base_env
 MASTER_KEY = "sk-master-" + uuid.uuid4().hex
 CANARY_PROVIDER_KEY = "sk-canary-provider-" + uuid.uuid4().hex
 _LOG_DIRS: list[Path] = []
+# More (name, secret) pairs that tests add (console passwords, OIDC client secrets): checked the same way.
+EXTRA_CANARIES: list[tuple[str, str]] = []
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +32,8 @@ def services():
     # its own system user, which must reach its data folder.
     data_dir = Path(tempfile.mkdtemp(prefix="alchemi-test-"))
     embedded = start_missing(data_dir, os.environ.get("TEST_DATABASE_URL"), os.environ.get("TEST_REDIS_URL"))
+    if embedded.app_database_url is None:  # like `alchemi up`: the API and workers connect as the app role
+        embedded.app_database_url = create_app_role(embedded.database_url, uuid.uuid4().hex)
     yield embedded
     embedded.stop()
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -39,7 +43,8 @@ def services():
 def cluster(services, tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("logs")
     _LOG_DIRS.append(log_dir)
-    env = base_env(services.database_url, services.redis_url, tmp_path_factory.mktemp("gateway"), MASTER_KEY)
+    env = base_env(services.database_url, services.redis_url, tmp_path_factory.mktemp("gateway"), MASTER_KEY,
+                   app_database_url=services.app_database_url)
     cluster = Cluster(env, log_dir)
     cluster.migrate()
     cluster.start_worker()
@@ -105,7 +110,7 @@ def pytest_sessionfinish(session, exitstatus):
     for log_dir in _LOG_DIRS:
         for path in log_dir.glob("*.log"):
             text = path.read_text(errors="replace")
-            for name, secret in (("provider key", CANARY_PROVIDER_KEY), ("master key", MASTER_KEY)):
+            for name, secret in (("provider key", CANARY_PROVIDER_KEY), ("master key", MASTER_KEY), *EXTRA_CANARIES):
                 if secret in text:
                     leaks.append(f"{path.name}: {name}")
     if leaks:

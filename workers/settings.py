@@ -1,7 +1,8 @@
 """The usage worker pool: `alchemi worker` (or `arq workers.settings.UsageWorker`).
 
-Its jobs: the ledger (record_usage), budget alert delivery; its cron jobs: the outbox sweeper,
-budget period upkeep, and restoring budget counters after Redis lost its data.
+Its jobs: the ledger (record_usage), budget alert delivery, Zitadel provisioning (provision_user),
+invitation email (send_invitation_email); its cron jobs: the outbox sweeper, budget period upkeep,
+restoring budget counters after Redis lost its data, and queueing stuck provisioning events again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from app.settings import get_settings
 from tasks.health import check_deployment_health
 from tasks.budgets import deliver_budget_alert, record_budget_refusal, reset_budget_periods, restore_budget_counters
 from tasks.usage import record_usage, requeue_usage_batches
+from tasks.email import send_invitation_email
+from tasks.provisioning import provision_user, requeue_provisioning_events
 
 _settings = get_settings()
 _EVERY_10_S = set(range(0, 60, 10))
@@ -30,7 +33,8 @@ _EVERY_10_S = set(range(0, 60, 10))
 async def startup(ctx: dict[str, Any]) -> None:
     configure_logging(_settings.log_level)
     init_sentry(_settings.sentry_dsn, component="worker")
-    ctx["db"] = await asyncpg.create_pool(_settings.database_url, min_size=1, max_size=4)
+    # As the application role: row-level security applies; jobs bind each account they touch.
+    ctx["db"] = await asyncpg.create_pool(_settings.app_database_url, min_size=1, max_size=4)
     ctx["http"] = httpx.AsyncClient(timeout=httpx.Timeout(10.0), trust_env=False, follow_redirects=False)
     ctx["outbox_grace_s"] = float(os.environ.get("ALCHEMI_OUTBOX_GRACE_S", "15"))
     ctx["upstream"] = create_upstream_client(_settings)
@@ -46,7 +50,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 class UsageWorker:
     queue_name = USAGE_QUEUE
-    functions = [record_usage, deliver_budget_alert, record_budget_refusal]
+    functions = [record_usage, deliver_budget_alert, record_budget_refusal, provision_user, send_invitation_email]
     # No per-job timeouts above job_timeout: arq holds a job for the longest timeout + 10 s before
     # another worker may re-run it after a crash.
     cron_jobs = [
@@ -54,6 +58,7 @@ class UsageWorker:
         cron(restore_budget_counters, second={5, 35}, unique=True),
         cron(reset_budget_periods, second={15}, unique=True),
         cron(check_deployment_health, second=set(range(0, 60, _settings.health_check_interval)), unique=True),
+        cron(requeue_provisioning_events, second={25}, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -1,49 +1,61 @@
-"""Who may call management routes: dependencies that authenticate and check the caller's role.
+"""Who may call management routes: the guard that enforces the role table (app/auth/rbac.py).
 
-Issue-level RBAC (a role × route table) builds on these; today management needs an admin:
-the super admin (master key) or an account admin's key. Read-only routes that any key of the
-account may call (ACCOUNT_MEMBER, e.g. /spend/summary) narrow what they show to the caller themselves.
+Controllers declare `guards = [permitted]` and `dependencies = PRINCIPAL` once. The guard runs before
+the request's parameters and body are read: it authenticates the caller (401), looks the route up in
+the role table and refuses a role that may not call it (403 permission_error), refuses a role whose
+reach has no anchor (an org admin's key outside any organization, a team admin's outside any team, a
+key of no user), and makes an account-scoped route name its account. What the caller then reaches
+inside the account is app/admin/reach.py; what it may hand out is app/admin/grants.py.
 """
 
 from __future__ import annotations
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.di import Provide
+from litestar.handlers import BaseRouteHandler
 
-from app.auth.principal import ADMIN_ROLES, Principal
+from app.auth import rbac
+from app.auth.principal import Principal
 from app.lib.errors import PermissionDenied
 from app.runtime import runtime
 from app.tenancy.context import require_account
 
 
-async def _admin(request: Request) -> Principal:
-    principal = await runtime().auth.authenticate(request.headers)
-    if principal.role not in ADMIN_ROLES:
-        raise PermissionDenied("This route needs an administrator's key", code="admin_required")
-    return principal
+async def _authenticate(connection: ASGIConnection) -> Principal:
+    # The method decides whether a console session's request needs its CSRF header.
+    return await runtime().auth.authenticate(connection.headers, connection.scope["method"])
 
 
-async def _account_admin(request: Request) -> Principal:
-    """An admin acting inside one account (a super admin must name it with x-alchemi-account-id)."""
-    principal = await _admin(request)
-    require_account()
-    return principal
+def _check_anchor(principal: Principal) -> None:
+    """An org admin, team admin or internal user reaches what hangs on its organization, team or user."""
+    level = rbac.LEVEL.get(principal.role, "user")
+    if level != "account" and getattr(principal, f"{level}_id") is None:
+        raise PermissionDenied(f"The role '{principal.role}' reaches only what belongs to its {level}, and this "
+                               f"caller has no {level}", code=f"{level}_required")
 
 
-async def _account_member(request: Request) -> Principal:
-    """Any valid key acting inside one account; the route decides what of the account it may see."""
-    principal = await runtime().auth.authenticate(request.headers)
-    require_account()
-    return principal
+async def permitted(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    method, path = connection.scope["method"], connection.scope["path_template"]
+    if method == "OPTIONS":  # Litestar's own answer listing the methods: nothing to protect
+        return
+    principal = await _authenticate(connection)
+    rule = rbac.rule_for(method, path)
+    if rule is None:  # a guarded route the table does not list: refuse rather than guess
+        raise PermissionDenied(f"{method} {path} is not in the role table", code="route_not_permitted")
+    if not rule.allows(principal.role):
+        raise PermissionDenied(f"The role '{principal.role}' may not call {method} {path}", code="role_not_permitted")
+    if rule.anchored:
+        _check_anchor(principal)
+    if rule.in_account:
+        require_account()
+    connection.state.principal = principal
 
 
-async def _super_admin(request: Request) -> Principal:
-    principal = await runtime().auth.authenticate(request.headers)
-    if not principal.is_super_admin:
-        raise PermissionDenied("Only the super admin manages accounts", code="super_admin_required")
-    return principal
+async def _principal(request: Request) -> Principal:
+    if "principal" not in request.state:  # a handler without the guard still gets the same check
+        await permitted(request, request.route_handler)
+    return request.state.principal
 
 
-ACCOUNT_ADMIN = {"principal": Provide(_account_admin)}
-ACCOUNT_MEMBER = {"principal": Provide(_account_member)}
-SUPER_ADMIN = {"principal": Provide(_super_admin)}
+PRINCIPAL = {"principal": Provide(_principal)}

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import msgspec
 
+from app.admin.limits_schemas import LimitsCreate
 from app.billing.periods import current_period
 from app.lib.errors import InvalidRequest
 
@@ -20,7 +21,7 @@ _LONGEST_DURATION_S = 100 * 365 * 86400  # beyond this, period arithmetic would 
 _MONEY_CEILING = Decimal(10) ** 12  # numeric(24, 12) keeps 12 digits before the point
 _INT_CEILING = 2**31 - 1  # integer columns
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LIMIT_FIELDS = ("max_budget", "budget_duration", "rpm_limit", "tpm_limit", "max_parallel_requests")
+LIMIT_FIELDS = LimitsCreate.__struct_fields__  # what a request may set: the budget and rate limits
 
 
 def money(value: float | None, param: str = "max_budget") -> Decimal | None:
@@ -43,10 +44,17 @@ def amount(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+_NOT_IN_ADDRESSES = frozenset(',;:<>()[]\\"')  # list separators, display names, quoting: one plain address only
+
+
 def email(value: str, param: str = "user_email") -> str:
+    """One plain address, lower-cased. Addresses end up in mail headers and SMTP envelopes: no control
+    characters (CR/LF would inject headers), no second address, no display name."""
     address = value.strip().lower()
     local, at, domain = address.partition("@")
-    if not at or not local or "." not in domain or any(c.isspace() or ord(c) < 32 for c in address):
+    if (not at or not local or "." not in domain or "@" in domain or len(address) > 320
+            or any(not label for label in domain.split("."))
+            or any(c.isspace() or not c.isprintable() or c in _NOT_IN_ADDRESSES for c in address)):
         raise InvalidRequest(f"'{param}' is not a valid email address", param=param)
     return address
 

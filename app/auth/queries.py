@@ -1,7 +1,9 @@
 """The one query that runs before the account is known: a key hash to the key's principal.
 
 It resolves the tenant, so it cannot go through the tenant-scoped layer; it joins on
-account_id explicitly and refuses keys of soft-deleted accounts.
+account_id explicitly and refuses keys of soft-deleted accounts. Row-level security hides every
+account until one is bound, so the transaction first binds the key's account, found by the
+SECURITY DEFINER function `alchemi_account_of_key_hash` (it answers that one uuid, nothing else).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from decimal import Decimal
 
 from app.auth.principal import INTERNAL_USER, Principal
 from app.billing.plan import LevelSpec
+from app.tenancy.database import bind_account
 
 _LIMITS = "{p}.max_budget AS {p}_max_budget, {p}.budget_duration AS {p}_budget_duration, " \
           "{p}.budget_reset_at AS {p}_budget_reset_at, {p}.rpm_limit AS {p}_rpm, {p}.tpm_limit AS {p}_tpm, " \
@@ -30,6 +33,9 @@ LEFT JOIN organizations o ON o.id = COALESCE(k.organization_id, t.organization_i
 WHERE k.key_hash = $1
 """
 
+_BIND_ACCOUNT_OF_KEY = "SELECT set_config('app.account_id', " \
+                       "COALESCE(public.alchemi_account_of_key_hash($1)::text, ''), true)"
+
 _LEVELS = (("key", "k", "id"), ("user", "u", "user_id"), ("team", "t", "team_id"),
            ("organization", "o", "organization_id"), ("account", "a", "account_id"))
 
@@ -47,7 +53,8 @@ def _spec(row, level: str, prefix: str, id_column: str) -> LevelSpec | None:
 
 async def load_principal(pool, key_hash: str) -> Principal | None:
     """The principal behind a key hash; None when unknown, blocked, or its account is deleted."""
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(_BIND_ACCOUNT_OF_KEY, key_hash)
         row = await conn.fetchrow(_PRINCIPAL_BY_HASH, key_hash)
     if row is None or row["blocked"]:
         return None
@@ -83,3 +90,30 @@ async def load_account_principal(pool, account_id, role: str) -> Principal | Non
     spec = _spec(row, "account", "a", "account_id")
     return Principal(role=role, account_id=account_id, limits=(spec,) if spec and spec.limited else (),
                      markup_percent=row["price_markup_percent"] or Decimal(0))
+
+
+_USER = f"""
+SELECT u.id AS user_id, u.account_id, o.id AS organization_id, u.user_role, a.price_markup_percent,
+       {_LIMITS.format(p="u")}, {_LIMITS.format(p="o")}, {_LIMITS.format(p="a")}
+FROM users u
+JOIN accounts a ON a.id = u.account_id AND a.deleted_at IS NULL
+LEFT JOIN organizations o ON o.id = u.organization_id AND o.account_id = u.account_id
+WHERE u.id = $1 AND u.account_id = $2
+"""
+
+
+async def load_user_principal(pool, user_id, account_id) -> Principal | None:
+    """The principal of a console session's user, as the user is now (role, organization, limits);
+    None once the user or the account is gone. The session names the account, so it is bound first."""
+    async with pool.acquire() as conn, conn.transaction():
+        await bind_account(conn, account_id)
+        row = await conn.fetchrow(_USER, user_id, account_id)
+    if row is None:
+        return None
+    levels = (("user", "u", "user_id"), ("organization", "o", "organization_id"), ("account", "a", "account_id"))
+    specs = tuple(spec for spec in (_spec(row, *level) for level in levels) if spec is not None and spec.limited)
+    return Principal(
+        role=row["user_role"] or INTERNAL_USER, account_id=row["account_id"], user_id=row["user_id"],
+        organization_id=row["organization_id"], limits=specs,
+        markup_percent=row["price_markup_percent"] or Decimal(0),
+    )

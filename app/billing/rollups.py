@@ -76,6 +76,9 @@ async def _rebuild(conn: asyncpg.Connection, table: str, columns: str, rebuild: 
 async def rebuild_rollups(conn: asyncpg.Connection) -> dict[str, int]:
     """Recompute spend_daily and budget_usage from the ledger; returns row counts and how many rows differed."""
     async with conn.transaction():
+        # Every account's rows: a role that row-level security would filter gets an error, not a rebuild
+        # from an empty-looking ledger.
+        await conn.execute("SET LOCAL row_security = off")
         await conn.execute(_LOCK_LEDGER)
         ledger_rows = await conn.fetchval("SELECT count(*) FROM usage_ledger")
         daily_rows, daily_differed = await _rebuild(conn, "spend_daily", _DAILY, _REBUILD_DAILY, _DAILY_DIFFERENCES)

@@ -14,6 +14,8 @@ APP_CONFIG = AppConfig(
             "app.db.tables.keys",
             "app.db.tables.models",
             "app.db.tables.usage",
+            "app.db.tables.provisioning",
+            "app.db.tables.invitations",
         ],
         exclude_imported=True,
     ),

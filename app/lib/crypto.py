@@ -24,8 +24,8 @@ def _derive(secret: str, purpose: bytes) -> bytes:
 class KeyHasher:
     """Turns a presented key into the only form we store: HMAC-SHA256 with a server-side pepper."""
 
-    def __init__(self, secret: str) -> None:
-        self._pepper = _derive(secret, b"virtual-key-pepper")
+    def __init__(self, secret: str, purpose: bytes = b"virtual-key-pepper") -> None:
+        self._pepper = _derive(secret, purpose)
 
     def hash(self, key: str) -> str:
         return hmac.new(self._pepper, key.encode(), hashlib.sha256).hexdigest()
@@ -45,6 +45,16 @@ class CredentialBox:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise ValueError("credential cannot be decrypted with the configured secret") from exc
+
+
+def invitation_token_hasher(secret: str) -> KeyHasher:
+    """Invitation links' tokens get a pepper of their own: a leaked hash of one kind says nothing of the other."""
+    return KeyHasher(secret, b"invitation-token-pepper")
+
+
+def session_signing_key(secret: str) -> bytes:
+    """Console session tokens are signed (HMAC-SHA256) with a key of their own purpose."""
+    return _derive(secret, b"console-session")
 
 
 def new_virtual_key() -> str:

@@ -56,6 +56,7 @@ def configure_logging(level: str = "info") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # authlib's OAuth client (console sign-in)
     # One line per request belongs to the audit/metrics pipeline, not to the hot path's log.
     logging.getLogger("uvicorn.access").setLevel(logging.DEBUG if level.lower() == "debug" else logging.WARNING)
     # arq logs two lines per job at INFO; usage jobs run many times a second.

@@ -3,6 +3,11 @@
     keys = scoped(VirtualKey)
     await keys.select().where(VirtualKey.id == key_id).first()   # ... AND account_id = <current>
     await keys.insert(key_alias="ci")                            # account_id filled in
+
+Behind this filter the database enforces the same boundary: each of these queries runs in a transaction
+bound to the current account (`set_config('app.account_id', …, true)`, done by the engine in
+tenancy/database.py), and row-level security hides every other account's rows even from a query
+that lost its filter.
 """
 
 from __future__ import annotations

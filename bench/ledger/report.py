@@ -49,10 +49,13 @@ def summarize(results: LedgerResults) -> dict:
         "answered_without_row": len(audit.missing),
         "rows_without_answer": len(audit.unexpected),
         "outbox_unprocessed": audit.outbox_unprocessed,
+        "rollups": {name: str(value) for name, value in audit.rollups.items()},
+        "rollup_mismatches": audit.rollup_mismatches,
         "rows_complete_s": _round(settling.rows_complete_s),
         "queue_empty_s": _round(settling.queue_empty_s),
         "settled_s": _round(settling.settled_s),
         "queue_length_at_end": settling.queue_length,
+        "jobs_queued_after_rows_complete": sorted(settling.lingering_jobs),
         "core0_busy_ms": {k: round(v, 1) for k, v in results.core_busy_ms.items()},
         "process_cpu_ms": {phase: {role: round(ms, 1) for role, ms in roles.items()}
                            for phase, roles in results.process_cpu_ms.items()},
@@ -70,6 +73,7 @@ def summarize(results: LedgerResults) -> dict:
                  "answers_without_request_id"):
         if summary[name]:
             problems.append(f"{name.replace('_', ' ')}: {summary[name]}")
+    problems += [f"roll-up: {wrong}" for wrong in audit.rollup_mismatches]
     if settling.settled_s is None:
         problems.append(f"not settled within {results.settings['settle_timeout_s']:.0f} s "
                         f"({settling.rows} rows, {settling.queue_length} jobs queued)")
@@ -93,9 +97,14 @@ def render(results: LedgerResults, summary: dict) -> str:
             f"ledger rows (account)    {s['ledger_rows']}   (by status {s['ledger_statuses']})",
             f"duplicates               {s['ledger_duplicates']}   (rows sharing a request id)",
             f"answered, no row         {s['answered_without_row']};  row, no answer {s['rows_without_answer']}",
+            f"roll-ups                 {'match the ledger' if not s['rollup_mismatches'] else 'DIFFER'}   "
+            f"(cost {s['rollups'].get('ledger_cost')} USD = key spend = account spend; "
+            f"spend_daily requests {s['rollups'].get('daily_requests')})",
             f"last row after the load  {_seconds(s['rows_complete_s'])}",
             f"queue empty after        {_seconds(s['queue_empty_s'])}   (ZCARD alchemi:usage; "
             f"outbox batches unprocessed: {s['outbox_unprocessed']})",
+            *([f"  still queued then: {', '.join(s['jobs_queued_after_rows_complete'])}"]
+              if s["jobs_queued_after_rows_complete"] else []),
             f"settled after            {settled}   {'PASS' if s['meets_target'] else 'FAIL'} (target <= {MAX_SETTLE_S:.0f} s)",
             f"core 0 busy              {s['core0_busy_ms'].get('during_load', 0) / 1000:.1f} s during the load, "
             f"{s['core0_busy_ms'].get('until_settled', 0) / 1000:.1f} s from its end until settled",

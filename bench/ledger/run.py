@@ -80,13 +80,14 @@ def bench(args: argparse.Namespace, results: LedgerResults) -> None:
         processes = GatewayProcesses(up, urls)
         processes.wait_until_quiet()
         results.idle_busy_percent["with the gateway up, no load"] = busy_percent(PROXY_CORE, _IDLE_WINDOW_S)
-        asyncio.run(load_and_settle(args, results, admin.base_url, tenant.key, tenant.account_id, urls, processes))
+        asyncio.run(load_and_settle(args, results, admin.base_url, tenant, urls, processes))
         processes.wait_until_quiet()
         results.idle_busy_percent["with the gateway up, after the run"] = busy_percent(PROXY_CORE, _IDLE_WINDOW_S)
 
 
-async def load_and_settle(args: argparse.Namespace, results: LedgerResults, base_url: str, key: str, account_id: str,
+async def load_and_settle(args: argparse.Namespace, results: LedgerResults, base_url: str, tenant: gateway.Tenant,
                           urls: gateway.ServiceUrls, processes: GatewayProcesses) -> None:
+    key, account_id, key_id = tenant.key, tenant.account_id, tenant.key_id
     address = urlsplit(base_url)
     wire = {mode: request_bytes(address.hostname, address.port, "/v1/chat/completions", key,
                                 chat_body(mode, max_tokens=MAX_TOKENS)) for mode in Mode}
@@ -103,7 +104,8 @@ async def load_and_settle(args: argparse.Namespace, results: LedgerResults, base
     results.core_busy_ms = {"during_load": busy_at_end - busy_before, "until_settled": busy_ms(PROXY_CORE) - busy_at_end}
     results.process_cpu_ms = {"during_load": difference(used_at_end, used_before),
                               "until_settled": difference(processes.snapshot(), used_at_end)}
-    results.audit = await audit(urls.database_url, account_id, [a.request_id for a in outcome.ok if a.request_id])
+    results.audit = await audit(urls.database_url, account_id, key_id,
+                                [a.request_id for a in outcome.ok if a.request_id])
 
 
 def _settings(args: argparse.Namespace) -> dict:

@@ -25,6 +25,8 @@ class Settling:
     queue_length: int = 0
     # (seconds since the end of the load, ledger rows, queue length), every change, for the curious
     trace: list[tuple[float, int, int]] = field(default_factory=list)
+    # ids of jobs still queued after the rows were complete (a cron job, an alert): what kept it waiting
+    lingering_jobs: set[str] = field(default_factory=set)
 
     @property
     def settled_s(self) -> float | None:
@@ -41,6 +43,18 @@ class Audit:
     missing: list[str]  # answered 2xx, no row
     unexpected: list[str]  # a row no 2xx answer named
     outbox_unprocessed: int | None  # usage_outbox batches without processed_at (None: no such table)
+    # What the worker rolled up from these rows, each of which must count every row exactly once:
+    # ledger cost sum, the key's and the account's spend, and spend_daily's request count.
+    rollups: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def rollup_mismatches(self) -> list[str]:
+        r = self.rollups
+        wrong = [f"{name} {r[name]} != ledger cost {r['ledger_cost']}" for name in ("key_spend", "account_spend")
+                 if name in r and r[name] != r["ledger_cost"]]
+        if "daily_requests" in r and r["daily_requests"] != self.rows:
+            wrong.append(f"spend_daily requests {r['daily_requests']} != ledger rows {self.rows}")
+        return wrong
 
     @property
     def duplicates(self) -> int:
@@ -67,9 +81,11 @@ async def wait_for_ledger(database_url: str, redis_url: str, account_id: str, ex
             settling.rows, settling.queue_length = rows, queued
             if rows >= expected and settling.rows_complete_s is None:
                 settling.rows_complete_s = elapsed
-            if settling.rows_complete_s is not None and queued == 0:
-                settling.queue_empty_s = elapsed
-                return settling
+            if settling.rows_complete_s is not None:
+                if queued == 0:
+                    settling.queue_empty_s = elapsed
+                    return settling
+                settling.lingering_jobs.update(job.decode() for job in await redis.zrange(USAGE_QUEUE, 0, 9))
             if time.monotonic() >= deadline:
                 return settling
             await asyncio.sleep(_POLL_S)
@@ -78,11 +94,20 @@ async def wait_for_ledger(database_url: str, redis_url: str, account_id: str, ex
         await redis.aclose()
 
 
-async def audit(database_url: str, account_id: str, answered_ids: list[str]) -> Audit:
-    """The account's ledger against the request ids of the 2xx answers."""
+_ROLLUPS = """
+SELECT (SELECT coalesce(sum(cost), 0) FROM usage_ledger WHERE account_id = $1) AS ledger_cost,
+       (SELECT spend FROM virtual_keys WHERE id = $2 AND account_id = $1) AS key_spend,
+       (SELECT spend FROM accounts WHERE id = $1) AS account_spend,
+       (SELECT coalesce(sum(requests), 0) FROM spend_daily WHERE account_id = $1) AS daily_requests
+"""
+
+
+async def audit(database_url: str, account_id: str, key_id: str, answered_ids: list[str]) -> Audit:
+    """The account's ledger against the request ids of the 2xx answers, and the roll-ups against the ledger."""
     conn = await asyncpg.connect(database_url)
     try:
         records = await conn.fetch("SELECT request_id, status FROM usage_ledger WHERE account_id = $1", account_id)
+        rollups = dict(await conn.fetchrow(_ROLLUPS, account_id, key_id))
         try:
             outbox = await conn.fetchval("SELECT count(*) FROM usage_outbox WHERE processed_at IS NULL")
         except asyncpg.UndefinedTableError:
@@ -94,5 +119,5 @@ async def audit(database_url: str, account_id: str, answered_ids: list[str]) -> 
     return Audit(
         rows=len(ids), distinct_request_ids=len(in_ledger), statuses=dict(Counter(r["status"] for r in records)),
         missing=sorted(answered - in_ledger), unexpected=sorted(in_ledger - answered),
-        outbox_unprocessed=outbox,
+        outbox_unprocessed=outbox, rollups=rollups,
     )

@@ -83,21 +83,26 @@ def bench(args: argparse.Namespace, results: LimitsResults) -> None:
                 if args.warmup:
                     run_load(key, mode, connections=args.connections, duration_s=args.warmup, body=bodies[mode])
             for index in range(args.rounds):
-                # Alternating which key goes first cancels a drift (another process, a growing table)
-                # that would otherwise always favour the same key.
-                order = ("none", "all") if index % 2 == 0 else ("all", "none")
-                runs, used = {}, {}
-                for name in order:
-                    processes.wait_until_quiet()  # left-over work is then not charged to this run
-                    before = processes.snapshot()
-                    runs[name] = measure(keys[name], mode, connections=args.connections, duration_s=args.duration,
-                                         body=bodies[mode], wait_quiet=processes.wait_until_quiet)
-                    used[name] = difference(processes.snapshot(), before)
-                result = Round(mode.value, index, order[0], none=runs["none"], all=runs["all"], processes=used)
+                result = measure_round(keys, mode, index, args, bodies[mode], processes)
                 results.rounds.append(result)
                 print_round(result)
         processes.wait_until_quiet()
         results.idle_busy_percent["with the gateway up, after the runs"] = busy_percent(PROXY_CORE, _IDLE_WINDOW_S)
+
+
+def measure_round(keys: dict[str, Target], mode: Mode, index: int, args: argparse.Namespace, body: bytes,
+                  processes: GatewayProcesses) -> Round:
+    # Alternating which key goes first cancels a drift (another program, a growing table) that
+    # would otherwise always favour the same key.
+    order = ("none", "all") if index % 2 == 0 else ("all", "none")
+    runs, used = {}, {}
+    for name in order:
+        processes.wait_until_quiet()  # left-over work is then not charged to this run
+        before = processes.snapshot()
+        runs[name] = measure(keys[name], mode, connections=args.connections, duration_s=args.duration, body=body,
+                             wait_quiet=processes.wait_until_quiet)
+        used[name] = difference(processes.snapshot(), before)
+    return Round(mode.value, index, order[0], none=runs["none"], all=runs["all"], processes=used)
 
 
 def print_round(r: Round) -> None:

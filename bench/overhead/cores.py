@@ -41,12 +41,24 @@ def pinned(core: int, argv: list[str]) -> list[str]:
 
 def busy_ms(core: int) -> float:
     """Milliseconds core `core` has spent busy since boot: user+nice+system+irq+softirq+steal."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = _cpu_ticks(core)
+    return (user + nice + system + irq + softirq + steal) * 1000 / _TICKS_PER_SECOND
+
+
+def task_ms(core: int) -> float:
+    """Milliseconds core `core` has spent running tasks since boot (user+nice+system): unlike busy_ms
+    without interrupt handling, so it compares with the CPU times processes report for themselves."""
+    user, nice, system = _cpu_ticks(core)[:3]
+    return (user + nice + system) * 1000 / _TICKS_PER_SECOND
+
+
+def _cpu_ticks(core: int) -> list[int]:
+    """The first eight counters of core `core`'s line in /proc/stat, in ticks."""
     prefix = f"cpu{core} "
     with open("/proc/stat") as stat:
         for line in stat:
             if line.startswith(prefix):
-                user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, line.split()[1:9])
-                return (user + nice + system + irq + softirq + steal) * 1000 / _TICKS_PER_SECOND
+                return list(map(int, line.split()[1:9]))
     raise CoreLayoutError(f"/proc/stat has no line for cpu{core}")
 
 

@@ -126,10 +126,12 @@ def create_account(target: Target, name: str) -> str:
     return str(account["account_id"])
 
 
-def create_model(target: Target, headers: dict[str, str], upstream_base_url: str, **litellm_params) -> str:
-    """The bench model on the fake upstream, with made-up prices and any extra litellm_params; its id."""
+def create_model(target: Target, headers: dict[str, str], upstream_base_url: str, *, model_name: str = MODEL,
+                 **litellm_params) -> str:
+    """The bench model (or model_name) on the fake upstream, with made-up prices and any extra
+    litellm_params (they override model, api_base and api_key too); its id."""
     model = admin_call(target, "POST", "/model/new", {
-        "model_name": MODEL,
+        "model_name": model_name,
         "litellm_params": {"model": "openai/fake-model", "api_base": f"{upstream_base_url}/v1", "api_key": "sk-fake",
                            **litellm_params},
         "model_info": _PRICES,

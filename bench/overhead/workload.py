@@ -29,9 +29,9 @@ class BadAnswer(RuntimeError):
     """A target answered the bench request with something other than the fake's completion."""
 
 
-def chat_body(mode: Mode, *, max_tokens: int | None = None) -> bytes:
+def chat_body(mode: Mode, *, max_tokens: int | None = None, model: str = MODEL) -> bytes:
     """The bench request; max_tokens caps what a budget reserves (the fake upstream ignores it)."""
-    body: dict = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello to the benchmark"}]}
+    body: dict = {"model": model, "messages": [{"role": "user", "content": "Say hello to the benchmark"}]}
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
     if mode.streams:

@@ -142,10 +142,10 @@ async def test_another_accounts_spend_never_appears(admin, db, traffic):
     summary = admin.http.get("/spend/summary", headers=headers).json()
     assert (summary["scope"], summary["account_id"]) == ("account", mine.account_id)
 
-    # A plain key may not read the account's report at all.
+    # A plain key (no user behind it) reaches no part of the account's report.
     response = admin.call("GET", "/global/spend/report", key=mine.key)
     assert response.status_code == 403
-    assert response.json()["error"]["code"] == "admin_required"
+    assert response.json()["error"]["code"] == "user_required"
     assert admin.call("GET", "/spend/summary", key="sk-not-a-key").status_code == 401
     assert admin.call("GET", "/spend/summary").json()["error"]["code"] == "account_required"
 

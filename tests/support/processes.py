@@ -94,8 +94,12 @@ class Cluster:
             process.stop()
 
 
-def base_env(database_url: str, redis_url: str, data_dir: Path, master_key: str) -> dict[str, str]:
+def base_env(database_url: str, redis_url: str, data_dir: Path, master_key: str,
+             app_database_url: str | None = None) -> dict[str, str]:
+    """`database_url` is the owner (migrations); the API and workers connect as `app_database_url`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALCHEMI_", "LITELLM_"))}
+    if app_database_url:
+        env["ALCHEMI_APP_DATABASE_URL"] = app_database_url
     env.update(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,

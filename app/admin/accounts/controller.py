@@ -6,7 +6,7 @@ from uuid import UUID
 
 from litestar import Controller, delete, get, patch, post
 
-from app.admin.access import SUPER_ADMIN
+from app.admin.access import PRINCIPAL, permitted
 from app.admin.accounts import service
 from app.admin.accounts.schemas import Account, AccountCreate, AccountList, AccountUpdate, AdminAdd
 from app.auth.principal import Principal
@@ -14,7 +14,8 @@ from app.auth.principal import Principal
 
 class AccountController(Controller):
     path = "/accounts"
-    dependencies = SUPER_ADMIN
+    guards = [permitted]
+    dependencies = PRINCIPAL
     tags = ["accounts"]
 
     @post("/", status_code=201)

@@ -16,6 +16,7 @@ from app.db.tables import Account as AccountRow
 from app.db.tables import AccountAdmin
 from app.lib.errors import Conflict, InvalidRequest, NotFound
 from app.runtime import runtime
+from app.tenancy.context import acting_in
 from app.tenancy.scoped import load_json_columns
 
 
@@ -39,8 +40,10 @@ def _markup(value: float) -> Decimal:
 
 
 async def _admins(account_ids: list[UUID]) -> dict[UUID, list[str]]:
-    rows = await AccountAdmin.select(AccountAdmin.account_id, AccountAdmin.email).where(
-        AccountAdmin.account_id.is_in(account_ids)) if account_ids else []
+    """Across accounts (the super admin's list): row-level security hides account_admins unless one account
+    is bound, so a SECURITY DEFINER function answers the emails of exactly these accounts."""
+    rows = await AccountAdmin.raw("SELECT account_id, email FROM public.alchemi_account_admins({})",
+                                  account_ids) if account_ids else []
     admins: dict[UUID, list[str]] = {}
     for row in rows:
         admins.setdefault(row["account_id"], []).append(row["email"])
@@ -76,8 +79,9 @@ async def create_account(data: AccountCreate) -> Account:
                 price_markup_percent=_markup(data.price_markup_percent), metadata=data.metadata,
             )).returning(*AccountRow._meta.columns)
             row = load_json_columns(AccountRow, rows[0])
-            for email in emails:
-                await AccountAdmin.insert(AccountAdmin(account_id=row["id"], email=email))
+            with acting_in(row["id"]):
+                for email in emails:
+                    await AccountAdmin.insert(AccountAdmin(account_id=row["id"], email=email))
     except asyncpg.UniqueViolationError:
         raise Conflict(f"Another account already owns the domain '{domain}'", param="domain") from None
     return _account(row, emails)
@@ -130,17 +134,20 @@ async def delete_account(account_id: UUID) -> Account:
 async def add_admin(account_id: UUID, email: str) -> Account:
     await _live_row(account_id)
     email = fields.email(email, "email")
-    exists = await AccountAdmin.exists().where((AccountAdmin.account_id == account_id) & (AccountAdmin.email == email))
-    if not exists:
-        await AccountAdmin.insert(AccountAdmin(account_id=account_id, email=email))
+    with acting_in(account_id):
+        exists = await AccountAdmin.exists().where(
+            (AccountAdmin.account_id == account_id) & (AccountAdmin.email == email))
+        if not exists:
+            await AccountAdmin.insert(AccountAdmin(account_id=account_id, email=email))
     return await get_account(account_id)
 
 
 async def remove_admin(account_id: UUID, email: str) -> Account:
     await _live_row(account_id)
     email = fields.email(email, "email")
-    removed = await AccountAdmin.delete().where(
-        (AccountAdmin.account_id == account_id) & (AccountAdmin.email == email)).returning(AccountAdmin.id)
+    with acting_in(account_id):
+        removed = await AccountAdmin.delete().where(
+            (AccountAdmin.account_id == account_id) & (AccountAdmin.email == email)).returning(AccountAdmin.id)
     if not removed:
         raise NotFound(f"'{email}' is not an admin of this account", param="email")
     return await get_account(account_id)

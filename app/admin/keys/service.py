@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import msgspec
 
-from app.admin import fields
+from app.admin import fields, grants
 from app.admin.keys.schemas import GeneratedKey, KeyGenerate, KeyInfo, KeyUpdate
+from app.admin.reach import Reach
+from app.auth.principal import Principal
 from app.db.tables import Team, User, VirtualKey
 from app.lib.crypto import display_prefix, new_virtual_key
-from app.lib.errors import NotFound
+from app.lib.errors import InvalidRequest, NotFound
 from app.runtime import runtime
 from app.tenancy.scoped import scoped
 
@@ -31,28 +33,67 @@ def _info(row: dict) -> KeyInfo:
     )
 
 
-async def _owner_ids(user_id: str | None, team_id: str | None) -> tuple[UUID | None, UUID | None, UUID | None]:
-    """user, team and organization ids, each checked to live in the caller's account (else 404)."""
+class _Owner(NamedTuple):
+    user: UUID | None
+    team: UUID | None
+    organization: UUID | None
+    role: str | None  # the user's role, which the key carries
+    team_models: list[str]
+
+
+async def _owner(user_id: str | None, team_id: str | None, reach: Reach) -> _Owner:
+    """A key's user, team and organization, each checked to be within the caller's reach (else 404).
+
+    An internal user's keys are its own, a team admin's keys its team's, and a key an org admin
+    makes outside any team is its organization's: that is what they default to.
+    """
     user = fields.identifier(user_id, "user_id")
     team = fields.identifier(team_id, "team_id")
-    organization = None
-    if user is not None and not await scoped(User).exists().where(User.id == user):
-        raise NotFound(f"No user with id '{user_id}'", param="user_id", code="user_not_found")
+    if user is None and reach.level == "user":
+        user = reach.me
+    if team is None and reach.level == "team":
+        team = reach.anchor
+    role = None
+    if user is not None:
+        row = await scoped(User).select(User.user_role).where((User.id == user) & reach.users()).first()
+        if row is None:
+            raise NotFound(f"No user with id '{user_id}'", param="user_id", code="user_not_found")
+        role = row["user_role"]
+    organization, team_models = None, []
     if team is not None:
-        row = await scoped(Team).select(Team.organization_id).where(Team.id == team).first()
+        row = await scoped(Team).select(Team.organization_id, Team.models).where(
+            (Team.id == team) & reach.teams()).first()
         if row is None:
             raise NotFound(f"No team with id '{team_id}'", param="team_id", code="team_not_found")
-        organization = row["organization_id"]
-    return user, team, organization
+        organization, team_models = row["organization_id"], list(row["models"] or [])
+    if organization is None and reach.level == "organization":
+        organization = reach.anchor
+    return _Owner(user, team, organization, role, team_models)
 
 
-async def generate_key(data: KeyGenerate) -> GeneratedKey:
-    user, team, organization = await _owner_ids(data.user_id, data.team_id)
+async def _role_of(user_id: UUID | None) -> str | None:
+    if user_id is None:
+        return None
+    row = await scoped(User).select(User.user_role).where(User.id == user_id).first()
+    return row["user_role"] if row else None
+
+
+async def _team_models(team_id: UUID | None) -> list[str]:
+    row = await scoped(Team).select(Team.models).where(Team.id == team_id).first() if team_id else None
+    return list(row["models"] or []) if row else []
+
+
+async def generate_key(data: KeyGenerate, principal: Principal) -> GeneratedKey:
+    owner = await _owner(data.user_id, data.team_id, Reach(principal))
+    grants.act_on(principal, owner.role, "key")
+    limits = fields.limits(data)
+    grants.grant_budget(principal, limits.get("max_budget"))
+    models = grants.grant_models(principal, data.models, owner.team_models)
     key = new_virtual_key()
     key_hash = runtime().hasher.hash(key)
     row = await keys.insert(
-        key_hash=key_hash, key_prefix=display_prefix(key), key_alias=data.key_alias, user_id=user, team_id=team,
-        organization_id=organization, models=data.models, **fields.limits(data),
+        key_hash=key_hash, key_prefix=display_prefix(key), key_alias=data.key_alias, user_id=owner.user,
+        team_id=owner.team, organization_id=owner.organization, models=models, **limits,
         expires=fields.expiry(data.duration), metadata=data.metadata,
     )
     # A process may hold a cached "unknown key" answer for this hash; make it ask again.
@@ -74,43 +115,63 @@ def _lookup(reference: str):
     return VirtualKey.id == ident
 
 
-async def _row(reference: str) -> dict:
-    row = await keys.get(_lookup(reference))
+async def _row(reference: str, reach: Reach) -> dict:
+    row = await keys.get(_lookup(reference) & reach.keys())
     if row is None:
         raise NotFound("No such key", param="key", code="key_not_found")
     return row
 
 
-async def key_info(reference: str) -> KeyInfo:
-    return _info(await _row(reference))
+async def key_info(reference: str | None, principal: Principal) -> KeyInfo:
+    """A key of the caller's reach; without `key`, the caller's own key (as LiteLLM answers)."""
+    if reference is None:
+        if principal.key_id is None:
+            raise InvalidRequest("'key' is required", param="key")
+        reference = str(principal.key_id)
+    return _info(await _row(reference, Reach(principal)))
 
 
-async def update_key(data: KeyUpdate) -> KeyInfo:
-    row = await _row(data.key)
+async def update_key(data: KeyUpdate, principal: Principal) -> KeyInfo:
+    reach = Reach(principal)
+    row = await _row(data.key, reach)
+    grants.keep_own_bounds(principal, "key", row["id"], grants.named(data))
+    grants.act_on(principal, await _role_of(row["user_id"]), "key")
     values: dict[Any, Any] = {VirtualKey.updated_at: datetime.now(timezone.utc)}
+    team_id = row["team_id"]
     if data.user_id is not msgspec.UNSET or data.team_id is not msgspec.UNSET:
-        user_id = data.user_id if data.user_id is not msgspec.UNSET else (str(row["user_id"]) if row["user_id"] else None)
-        team_id = data.team_id if data.team_id is not msgspec.UNSET else (str(row["team_id"]) if row["team_id"] else None)
-        user, team, organization = await _owner_ids(user_id, team_id)
-        values.update({VirtualKey.user_id: user, VirtualKey.team_id: team, VirtualKey.organization_id: organization})
+        stored_user, stored_team = (str(row[name]) if row[name] else None for name in ("user_id", "team_id"))
+        user_ref = data.user_id if data.user_id is not msgspec.UNSET else stored_user
+        team_ref = data.team_id if data.team_id is not msgspec.UNSET else stored_team
+        owner = await _owner(user_ref, team_ref, reach)
+        grants.act_on(principal, owner.role, "key")
+        team_id = owner.team
+        values.update({VirtualKey.user_id: owner.user, VirtualKey.team_id: owner.team,
+                       VirtualKey.organization_id: owner.organization})
     simple = {
         VirtualKey.key_alias: data.key_alias,
-        VirtualKey.models: data.models,
         VirtualKey.metadata: data.metadata,
         VirtualKey.blocked: data.blocked,
     }
     values.update({column: value for column, value in simple.items() if value is not msgspec.UNSET})
-    values.update({getattr(VirtualKey, name): value for name, value in fields.limits(data, row).items()})
+    if data.models is not msgspec.UNSET:
+        values[VirtualKey.models] = grants.grant_models(principal, data.models, await _team_models(team_id))
+    limits = fields.limits(data, row)
+    grants.grant_budget(principal, limits.get("max_budget"))
+    values.update({getattr(VirtualKey, name): value for name, value in limits.items()})
     if data.duration is not msgspec.UNSET:
         values[VirtualKey.expires] = fields.expiry(data.duration)
     await keys.update(values).where(VirtualKey.id == row["id"])
     await runtime().bus.publish("key", row["key_hash"])
-    return await key_info(str(row["id"]))
+    return await key_info(str(row["id"]), principal)
 
 
-async def delete_keys(references: list[str]) -> list[str]:
-    """All or nothing: an unknown key (or another account's) fails the whole call with 404."""
-    rows = [await _row(reference) for reference in references]
+async def delete_keys(references: list[str], principal: Principal) -> list[str]:
+    """All or nothing: an unknown key (or another account's, or one outside the caller's reach) fails
+    the whole call with 404, a key of a user above the caller with 403."""
+    reach = Reach(principal)
+    rows = [await _row(reference, reach) for reference in references]
+    for row in rows:
+        grants.act_on(principal, await _role_of(row["user_id"]), "key")
     ids = [row["id"] for row in rows]
     if ids:
         await keys.delete().where(VirtualKey.id.is_in(ids))
@@ -119,9 +180,11 @@ async def delete_keys(references: list[str]) -> list[str]:
     return [str(ident) for ident in ids]
 
 
-async def list_keys(page: int, size: int, user_id: str | None, team_id: str | None) -> tuple[list[KeyInfo], int]:
-    query = keys.select().order_by(VirtualKey.created_at)
-    count = keys.count()
+async def list_keys(page: int, size: int, user_id: str | None, team_id: str | None,
+                    principal: Principal) -> tuple[list[KeyInfo], int]:
+    reach = Reach(principal).keys()
+    query = keys.select().where(reach).order_by(VirtualKey.created_at)
+    count = keys.count().where(reach)
     for column, value, name in ((VirtualKey.user_id, user_id, "user_id"), (VirtualKey.team_id, team_id, "team_id")):
         if value is not None:
             ident = fields.identifier(value, name)

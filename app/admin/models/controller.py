@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, get, post
 
-from app.admin.access import ACCOUNT_ADMIN
+from app.admin.access import PRINCIPAL, permitted
 from app.admin.models import service
 from app.admin.models.schemas import Deleted, Model, ModelCreate, ModelDelete, ModelList
 from app.auth.principal import Principal
@@ -12,7 +12,8 @@ from app.auth.principal import Principal
 
 class ModelController(Controller):
     path = "/model"
-    dependencies = ACCOUNT_ADMIN
+    guards = [permitted]
+    dependencies = PRINCIPAL
     tags = ["models"]
 
     @post("/new", status_code=200)

@@ -10,9 +10,11 @@ from uuid import UUID
 
 import msgspec
 
-from app.admin import fields
+from app.admin import fields, grants
 from app.admin.organizations.schemas import Organization, OrganizationCreate, OrganizationInfo, OrganizationUpdate
+from app.admin.reach import Reach
 from app.admin.teams import service as teams_service
+from app.auth.principal import Principal
 from app.db.piccolo_conf import DB
 from app.db.tables import Organization as OrganizationRow
 from app.db.tables import Team, User, VirtualKey
@@ -32,30 +34,34 @@ def _organization(row: dict) -> Organization:
     )
 
 
-async def _row(reference: str) -> dict:
-    row = await organizations.get(OrganizationRow.id == fields.identifier(reference, "organization_id"))
+async def _row(reference: str, reach: Reach) -> dict:
+    row = await organizations.get(
+        (OrganizationRow.id == fields.identifier(reference, "organization_id")) & reach.organizations())
     if row is None:
         raise NotFound(f"No organization with id '{reference}'", param="organization_id",
                        code="organization_not_found")
     return row
 
 
-async def create_organization(data: OrganizationCreate) -> Organization:
+async def create_organization(data: OrganizationCreate, principal: Principal) -> Organization:
+    limits = fields.limits(data)
+    grants.grant_budget(principal, limits.get("max_budget"))
     row = await organizations.insert(
         organization_alias=fields.display_name(data.organization_alias, "organization_alias"), models=data.models,
-        **fields.limits(data), metadata=data.metadata,
+        **limits, metadata=data.metadata,
     )
     return _organization(row)
 
 
-async def organization_info(reference: str) -> OrganizationInfo:
-    organization = _organization(await _row(reference))
+async def organization_info(reference: str, principal: Principal) -> OrganizationInfo:
+    organization = _organization(await _row(reference, Reach(principal)))
     teams = await teams_service.teams_of_organization(organization.organization_id)
     return OrganizationInfo(**msgspec.structs.asdict(organization), teams=teams)
 
 
-async def list_organizations() -> list[Organization]:
-    rows = await organizations.select().order_by(OrganizationRow.created_at, OrganizationRow.id)
+async def list_organizations(principal: Principal) -> list[Organization]:
+    rows = await organizations.select().where(Reach(principal).organizations()).order_by(
+        OrganizationRow.created_at, OrganizationRow.id)
     return [_organization(row) for row in rows]
 
 
@@ -71,8 +77,9 @@ async def _models_covering_teams(organization_id: UUID, models: list[str]) -> li
     return models
 
 
-async def update_organization(data: OrganizationUpdate) -> Organization:
-    row = await _row(data.organization_id)
+async def update_organization(data: OrganizationUpdate, principal: Principal) -> Organization:
+    row = await _row(data.organization_id, Reach(principal))
+    grants.keep_own_bounds(principal, "organization", row["id"], grants.named(data))
     values: dict[Any, Any] = {OrganizationRow.updated_at: datetime.now(timezone.utc)}
     if data.organization_alias is not msgspec.UNSET:
         values[OrganizationRow.organization_alias] = fields.display_name(data.organization_alias,
@@ -80,6 +87,7 @@ async def update_organization(data: OrganizationUpdate) -> Organization:
     if data.models is not msgspec.UNSET:
         values[OrganizationRow.models] = await _models_covering_teams(row["id"], data.models)
     limits = fields.limits(data, row)
+    grants.grant_budget(principal, limits.get("max_budget"))
     values.update({getattr(OrganizationRow, name): value for name, value in limits.items()})
     if data.metadata is not msgspec.UNSET:
         values[OrganizationRow.metadata] = data.metadata
@@ -87,14 +95,15 @@ async def update_organization(data: OrganizationUpdate) -> Organization:
     if limits:
         # The organization's limits are part of the principal of every key in it.
         await runtime().bus.publish("account", str(require_account()))
-    return _organization(await _row(str(row["id"])))
+    return _organization(await organizations.get(OrganizationRow.id == row["id"]))
 
 
-async def delete_organizations(references: list[str]) -> list[str]:
+async def delete_organizations(references: list[str], principal: Principal) -> list[str]:
     """All or nothing: an unknown organization fails the call with 404, one that still has teams with 400."""
     if not references:
         raise InvalidRequest("'organization_ids' is empty", param="organization_ids")
-    ids = list(dict.fromkeys([(await _row(reference))["id"] for reference in references]))
+    reach = Reach(principal)
+    ids = list(dict.fromkeys([(await _row(reference, reach))["id"] for reference in references]))
     async with DB.transaction():
         remaining = await scoped(Team).select(Team.id, Team.organization_id).where(Team.organization_id.is_in(ids))
         if remaining:

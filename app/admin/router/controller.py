@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, get, post
 
-from app.admin.access import ACCOUNT_ADMIN
+from app.admin.access import PRINCIPAL, permitted
 from app.admin.router import service
 from app.auth.principal import Principal
 from app.gateway.routing.settings import RouterSettings
@@ -12,7 +12,8 @@ from app.gateway.routing.settings import RouterSettings
 
 class RouterSettingsController(Controller):
     path = "/router/settings"
-    dependencies = ACCOUNT_ADMIN
+    guards = [permitted]
+    dependencies = PRINCIPAL
     tags = ["routing"]
 
     @get("/")

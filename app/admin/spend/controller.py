@@ -6,7 +6,7 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.params import Parameter
 
-from app.admin.access import ACCOUNT_ADMIN, ACCOUNT_MEMBER
+from app.admin.access import PRINCIPAL, permitted
 from app.admin.spend import service
 from app.admin.spend.schemas import SpendLog, SpendLogQuery, SpendReportQuery, SpendReportRow, SpendSummary
 from app.auth.principal import Principal
@@ -14,7 +14,8 @@ from app.auth.principal import Principal
 
 class SpendController(Controller):
     path = "/"
-    dependencies = ACCOUNT_ADMIN
+    guards = [permitted]
+    dependencies = PRINCIPAL
     tags = ["spend"]
 
     @get("/spend/logs")
@@ -25,15 +26,15 @@ class SpendController(Controller):
         page_size: int = Parameter(default=100, ge=1, le=1000),
     ) -> list[SpendLog]:
         return await service.spend_logs(SpendLogQuery(api_key, user_id, team_id, request_id, start_date, end_date,
-                                                      page, page_size))
+                                                      page, page_size), principal)
 
     @get("/global/spend/report")
     async def report(self, principal: Principal, start_date: str | None = None, end_date: str | None = None,
                      group_by: str = "model") -> list[SpendReportRow]:
-        return await service.spend_report(SpendReportQuery(start_date, end_date, group_by))
+        return await service.spend_report(SpendReportQuery(start_date, end_date, group_by), principal)
 
-    # Replaces the controller's ACCOUNT_ADMIN: any key of the account, and the service narrows to its scope.
-    @get("/spend/summary", dependencies=ACCOUNT_MEMBER)
+    # Any key of the account (rbac: not anchored); the service narrows it to the caller's scope.
+    @get("/spend/summary")
     async def summary(self, principal: Principal, start_date: str | None = None,
                       end_date: str | None = None) -> SpendSummary:
         return await service.spend_summary(principal, start_date, end_date)

@@ -13,6 +13,7 @@ from piccolo.columns import Column
 from piccolo.query.functions.aggregate import Sum
 
 from app.admin import fields
+from app.admin.reach import Reach
 from app.admin.spend.schemas import (DaySpend, ModelSpend, SpendLog, SpendLogQuery, SpendReportQuery,
                                      SpendReportRow, SpendSummary)
 from app.auth.principal import ADMIN_ROLES, Principal
@@ -56,9 +57,10 @@ async def _key_id(reference: str) -> UUID | None:
     return row["id"]
 
 
-async def spend_logs(query: SpendLogQuery) -> list[SpendLog]:
+async def spend_logs(query: SpendLogQuery, principal: Principal) -> list[SpendLog]:
     since, before = fields.period(query.start_date, query.end_date)
-    select = scoped(UsageRecord).select().order_by(UsageRecord.started_at, UsageRecord.id, ascending=False)
+    select = scoped(UsageRecord).select().where(Reach(principal).spend(UsageRecord)).order_by(
+        UsageRecord.started_at, UsageRecord.id, ascending=False)
     if query.api_key is not None:
         select = select.where(UsageRecord.key_id == await _key_id(query.api_key))
     if query.user_id is not None:
@@ -101,13 +103,14 @@ def _within(select, first: date | None, last: date | None):
     return select
 
 
-async def spend_report(query: SpendReportQuery) -> list[SpendReportRow]:
+async def spend_report(query: SpendReportQuery, principal: Principal) -> list[SpendReportRow]:
     """One entry per day (ascending) and group (ascending; no group last); days without requests are absent."""
     if query.group_by not in GROUPS:
         raise InvalidRequest(f"'group_by' must be one of {', '.join(GROUPS)}", param="group_by")
     column, name = GROUPS[query.group_by]
     first, last = _days(query.start_date, query.end_date)
-    rows = await _within(_totals(SpendDaily.day, column.as_alias("group_value")), first, last).order_by(
+    totals = _totals(SpendDaily.day, column.as_alias("group_value")).where(Reach(principal).spend(SpendDaily))
+    rows = await _within(totals, first, last).order_by(
         SpendDaily.day, column)
     return [
         SpendReportRow(date=row["day"], group_by=query.group_by, **{name: row["group_value"]},

@@ -8,6 +8,8 @@ from uuid import UUID
 
 import msgspec
 
+from app.admin.limits_schemas import LimitsAndSpend, LimitsCreate, LimitsUpdate
+
 
 class Member(msgspec.Struct):
     """A user named by id or by email, with their role in the team."""
@@ -17,31 +19,21 @@ class Member(msgspec.Struct):
     role: str = "user"
 
 
-class TeamCreate(msgspec.Struct):
+class TeamCreate(LimitsCreate):
     team_alias: str
     organization_id: str | None = None
     models: list[str] = []
-    max_budget: float | None = None
-    budget_duration: str | None = None
-    rpm_limit: int | None = None
-    tpm_limit: int | None = None
-    max_parallel_requests: int | None = None
     metadata: dict[str, Any] = {}
     # LiteLLM scripts send `members_with_roles`; a bare string in `members` is a user id.
     members: list[Member | str] = []
     members_with_roles: list[Member] = []
 
 
-class TeamUpdate(msgspec.Struct):
+class TeamUpdate(LimitsUpdate):
     team_id: str
     team_alias: str | msgspec.UnsetType = msgspec.UNSET
     organization_id: str | None | msgspec.UnsetType = msgspec.UNSET
     models: list[str] | msgspec.UnsetType = msgspec.UNSET
-    max_budget: float | None | msgspec.UnsetType = msgspec.UNSET
-    budget_duration: str | None | msgspec.UnsetType = msgspec.UNSET
-    rpm_limit: int | None | msgspec.UnsetType = msgspec.UNSET
-    tpm_limit: int | None | msgspec.UnsetType = msgspec.UNSET
-    max_parallel_requests: int | None | msgspec.UnsetType = msgspec.UNSET
     metadata: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
     blocked: bool | msgspec.UnsetType = msgspec.UNSET
 
@@ -67,18 +59,11 @@ class TeamMember(msgspec.Struct):
     role: str
 
 
-class Team(msgspec.Struct):
+class Team(LimitsAndSpend):
     team_id: UUID
     team_alias: str
     organization_id: UUID | None
     models: list[str]
-    max_budget: float | None
-    budget_duration: str | None
-    budget_reset_at: datetime | None
-    rpm_limit: int | None
-    tpm_limit: int | None
-    max_parallel_requests: int | None
-    spend: float
     blocked: bool
     metadata: dict[str, Any]
     members: list[TeamMember]

@@ -12,12 +12,14 @@ import asyncpg
 import msgspec
 from piccolo.columns.combination import WhereRaw
 
-from app.admin import fields
+from app.admin import fields, grants
+from app.admin.reach import Reach
 from app.admin.teams.schemas import Member, MemberAdd, MemberDelete, Team, TeamCreate, TeamMember, TeamUpdate
+from app.auth.principal import Principal
 from app.db.piccolo_conf import DB
 from app.db.tables import Organization, TeamMembership, User, VirtualKey
 from app.db.tables import Team as TeamRow
-from app.lib.errors import Conflict, InvalidRequest, NotFound
+from app.lib.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from app.runtime import runtime
 from app.tenancy.context import require_account
 from app.tenancy.scoped import scoped
@@ -58,11 +60,12 @@ async def _views(rows: list[dict]) -> list[Team]:
     return [_team(row, members.get(row["id"], [])) for row in rows]
 
 
-async def teams_by_id(team_ids: list[UUID]) -> list[Team]:
-    """The teams with these ids (of the current account), in the order asked."""
+async def teams_by_id(team_ids: list[UUID], reach: Reach) -> list[Team]:
+    """The teams with these ids (of the current account, in the caller's reach), in the order asked."""
     if not team_ids:
         return []
-    views = {team.team_id: team for team in await _views(await teams.select().where(TeamRow.id.is_in(team_ids)))}
+    rows = await teams.select().where(TeamRow.id.is_in(team_ids) & reach.teams())
+    views = {team.team_id: team for team in await _views(rows)}
     return [views[ident] for ident in team_ids if ident in views]
 
 
@@ -71,18 +74,22 @@ async def teams_of_organization(organization_id: UUID) -> list[Team]:
         TeamRow.created_at))
 
 
-async def _row(reference: str) -> dict:
-    row = await teams.get(TeamRow.id == fields.identifier(reference, "team_id"))
+async def _row(reference: str, reach: Reach) -> dict:
+    row = await teams.get((TeamRow.id == fields.identifier(reference, "team_id")) & reach.teams())
     if row is None:
         raise NotFound(f"No team with id '{reference}'", param="team_id", code="team_not_found")
     return row
 
 
-async def _organization(reference: str | None) -> dict | None:
+async def _organization(reference: str | None, reach: Reach) -> dict | None:
+    """The organization named, in the caller's reach; a team below an org admin stays in its organization."""
     ident = fields.identifier(reference, "organization_id")
     if ident is None:
+        if not reach.whole_account:
+            raise PermissionDenied("Only an account admin keeps a team outside every organization",
+                                   param="organization_id", code="organization_required")
         return None
-    row = await scoped(Organization).get(Organization.id == ident)
+    row = await scoped(Organization).get((Organization.id == ident) & reach.organizations())
     if row is None:
         raise NotFound(f"No organization with id '{reference}'", param="organization_id",
                        code="organization_not_found")
@@ -109,22 +116,23 @@ def _field(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-async def _known_users(ids: set[UUID], emails: set[str]) -> tuple[dict[UUID, str | None], dict[str, UUID]]:
-    """Users of this account among these ids (→ email) and these lower-cased emails (→ id)."""
+async def _known_users(ids: set[UUID], emails: set[str],
+                       reach: Reach) -> tuple[dict[UUID, str | None], dict[str, UUID]]:
+    """Users of this account in the caller's reach among these ids (→ email) and these lower-cased emails (→ id)."""
     by_id: dict[UUID, str | None] = {}
     by_email: dict[str, UUID] = {}
     if ids:
-        rows = await scoped(User).select(User.id, User.user_email).where(User.id.is_in(list(ids)))
+        rows = await scoped(User).select(User.id, User.user_email).where(User.id.is_in(list(ids)) & reach.users())
         by_id = {row["id"]: row["user_email"] for row in rows}
     if emails:
         rows = await scoped(User).select(User.id, User.user_email).where(
-            WhereRaw("lower(user_email) = ANY({})", list(emails)))
+            WhereRaw("lower(user_email) = ANY({})", list(emails)) & reach.users())
         by_email = {row["user_email"].lower(): row["id"] for row in rows}
     return by_id, by_email
 
 
-async def _resolve(members: list[Member], prefix: str) -> dict[UUID, str]:
-    """Each member's user id (named by id or email, looked up in this account; else 404) → role."""
+async def _resolve(members: list[Member], prefix: str, reach: Reach) -> dict[UUID, str]:
+    """Each member's user id (named by id or email, looked up in the caller's reach; else 404) → role."""
     named: list[tuple[Member, UUID | None, str | None]] = []
     for member in members:
         if member.user_id is None and member.user_email is None:
@@ -133,7 +141,7 @@ async def _resolve(members: list[Member], prefix: str) -> dict[UUID, str]:
         address = fields.email(member.user_email, _field(prefix, "user_email")) if member.user_email else None
         named.append((member, fields.identifier(member.user_id, _field(prefix, "user_id")), address))
     by_id, by_email = await _known_users({ident for _, ident, _ in named if ident},
-                                         {address for _, ident, address in named if not ident and address})
+                                         {address for _, ident, address in named if not ident and address}, reach)
     resolved: dict[UUID, str] = {}
     for member, ident, address in named:
         if ident is not None:
@@ -158,14 +166,26 @@ def _requested_members(data: TeamCreate) -> list[Member]:
     return named + list(data.members_with_roles)
 
 
-async def create_team(data: TeamCreate) -> Team:
-    organization = await _organization(data.organization_id)
+async def _act_on_members(principal: Principal, user_ids: list[UUID]) -> None:
+    rows = await scoped(User).select(User.user_role).where(User.id.is_in(user_ids)) if user_ids else []
+    for row in rows:
+        grants.act_on(principal, row["user_role"], "membership")
+
+
+async def create_team(data: TeamCreate, principal: Principal) -> Team:
+    """An org admin's teams are its organization's unless it names one in its reach."""
+    reach = Reach(principal)
+    default = str(reach.anchor) if reach.level == "organization" else None
+    organization = await _organization(data.organization_id or default, reach)
+    limits = fields.limits(data)
+    grants.grant_budget(principal, limits.get("max_budget"))
     values: dict[str, Any] = dict(
         team_alias=fields.display_name(data.team_alias, "team_alias"),
         organization_id=organization["id"] if organization else None,
-        models=_models_within(data.models, organization), **fields.limits(data), metadata=data.metadata,
+        models=_models_within(data.models, organization), **limits, metadata=data.metadata,
     )
-    members = await _resolve(_requested_members(data), "members")
+    members = await _resolve(_requested_members(data), "members", reach)
+    await _act_on_members(principal, list(members))
     async with DB.transaction():
         row = await teams.insert(**values)
         for user_id, role in members.items():
@@ -173,21 +193,24 @@ async def create_team(data: TeamCreate) -> Team:
     return (await _views([row]))[0]
 
 
-async def team_info(reference: str) -> tuple[Team, list[UUID]]:
-    row = await _row(reference)
-    key_rows = await keys.select(VirtualKey.id).where(VirtualKey.team_id == row["id"]).order_by(VirtualKey.created_at)
+async def team_info(reference: str, principal: Principal) -> tuple[Team, list[UUID]]:
+    reach = Reach(principal)
+    row = await _row(reference, reach)
+    key_rows = await keys.select(VirtualKey.id).where((VirtualKey.team_id == row["id"]) & reach.keys()).order_by(
+        VirtualKey.created_at)
     return (await _views([row]))[0], [key["id"] for key in key_rows]
 
 
-async def list_teams(organization_id: str | None, user_id: str | None) -> list[Team]:
-    query = teams.select().order_by(TeamRow.created_at, TeamRow.id)
+async def list_teams(organization_id: str | None, user_id: str | None, principal: Principal) -> list[Team]:
+    reach = Reach(principal)
+    query = teams.select().where(reach.teams()).order_by(TeamRow.created_at, TeamRow.id)
     if organization_id is not None:
-        organization = await _organization(organization_id)
+        organization = await _organization(organization_id, reach)
         assert organization is not None
         query = query.where(TeamRow.organization_id == organization["id"])
     if user_id is not None:
         user = fields.identifier(user_id, "user_id")
-        if not await scoped(User).exists().where(User.id == user):
+        if not await scoped(User).exists().where((User.id == user) & reach.users()):
             raise NotFound(f"No user with id '{user_id}'", param="user_id", code="user_not_found")
         links = await memberships.select(TeamMembership.team_id).where(TeamMembership.user_id == user)
         if not links:
@@ -196,12 +219,14 @@ async def list_teams(organization_id: str | None, user_id: str | None) -> list[T
     return await _views(await query)
 
 
-async def update_team(data: TeamUpdate) -> Team:
-    row = await _row(data.team_id)
+async def update_team(data: TeamUpdate, principal: Principal) -> Team:
+    reach = Reach(principal)
+    row = await _row(data.team_id, reach)
+    grants.keep_own_bounds(principal, "team", row["id"], grants.named(data))
     values: dict[Any, Any] = {TeamRow.updated_at: datetime.now(timezone.utc)}
     organization_changed = data.organization_id is not msgspec.UNSET
     if organization_changed:
-        organization = await _organization(data.organization_id)  # type: ignore[arg-type]
+        organization = await _organization(data.organization_id, reach)  # type: ignore[arg-type]
         values[TeamRow.organization_id] = organization["id"] if organization else None
     else:
         organization = await scoped(Organization).get(Organization.id == row["organization_id"]) \
@@ -211,7 +236,9 @@ async def update_team(data: TeamUpdate) -> Team:
         values[TeamRow.models] = _models_within(models, organization)
     if data.team_alias is not msgspec.UNSET:
         values[TeamRow.team_alias] = fields.display_name(data.team_alias, "team_alias")
-    values.update({getattr(TeamRow, name): value for name, value in fields.limits(data, row).items()})
+    limits = fields.limits(data, row)
+    grants.grant_budget(principal, limits.get("max_budget"))
+    values.update({getattr(TeamRow, name): value for name, value in limits.items()})
     if data.metadata is not msgspec.UNSET:
         values[TeamRow.metadata] = data.metadata
     if data.blocked is not msgspec.UNSET:
@@ -223,16 +250,18 @@ async def update_team(data: TeamUpdate) -> Team:
             await keys.update({VirtualKey.organization_id: values[TeamRow.organization_id]}).where(
                 VirtualKey.team_id == row["id"])
     await runtime().bus.publish("account", str(require_account()))
-    return (await _views([await _row(str(row["id"]))]))[0]
+    return (await _views([await teams.get(TeamRow.id == row["id"])]))[0]
 
 
-async def add_members(data: MemberAdd) -> Team:
+async def add_members(data: MemberAdd, principal: Principal) -> Team:
     """Adds users to a team; a user who is already a member gets the role given (so a script can re-run)."""
-    row = await _row(data.team_id)
+    reach = Reach(principal)
+    row = await _row(data.team_id, reach)
     requested = data.member if isinstance(data.member, list) else [data.member]
     if not requested:
         raise InvalidRequest("'member' names nobody", param="member")
-    members = await _resolve(requested, "member")
+    members = await _resolve(requested, "member", reach)
+    await _act_on_members(principal, list(members))
     try:
         async with DB.transaction():
             existing = {link["user_id"] for link in await memberships.select(TeamMembership.user_id).where(
@@ -248,11 +277,13 @@ async def add_members(data: MemberAdd) -> Team:
     return (await _views([row]))[0]
 
 
-async def remove_member(data: MemberDelete) -> Team:
+async def remove_member(data: MemberDelete, principal: Principal) -> Team:
     """Takes a user out of a team, and revokes the keys they hold in that team."""
-    row = await _row(data.team_id)
+    reach = Reach(principal)
+    row = await _row(data.team_id, reach)
     member = Member(user_id=data.user_id, user_email=data.user_email)
-    user_id = next(iter(await _resolve([member], "")))
+    user_id = next(iter(await _resolve([member], "", reach)))
+    await _act_on_members(principal, [user_id])
     async with DB.transaction():
         removed = await memberships.delete().where(
             (TeamMembership.team_id == row["id"]) & (TeamMembership.user_id == user_id)).returning(TeamMembership.id)
@@ -266,12 +297,13 @@ async def remove_member(data: MemberDelete) -> Team:
     return (await _views([row]))[0]
 
 
-async def delete_teams(references: list[str]) -> tuple[list[str], list[str]]:
-    """All or nothing: an unknown team (or another account's) fails the whole call with 404.
-    A team's keys and memberships go with it."""
+async def delete_teams(references: list[str], principal: Principal) -> tuple[list[str], list[str]]:
+    """All or nothing: an unknown team (or another account's, or one outside the caller's reach) fails
+    the whole call with 404. A team's keys and memberships go with it."""
     if not references:
         raise InvalidRequest("'team_ids' is empty", param="team_ids")
-    ids = list(dict.fromkeys([(await _row(reference))["id"] for reference in references]))
+    reach = Reach(principal)
+    ids = list(dict.fromkeys([(await _row(reference, reach))["id"] for reference in references]))
     async with DB.transaction():
         revoked = await keys.delete().where(VirtualKey.team_id.is_in(ids)).returning(VirtualKey.id,
                                                                                       VirtualKey.key_hash)

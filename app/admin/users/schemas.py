@@ -8,31 +8,22 @@ from uuid import UUID
 
 import msgspec
 
+from app.admin.limits_schemas import LimitsAndSpend, LimitsCreate, LimitsUpdate
 from app.admin.teams.schemas import Team
 
 
-class UserCreate(msgspec.Struct):
+class UserCreate(LimitsCreate):
     user_email: str
     user_role: str | None = None
     teams: list[str] = []
-    max_budget: float | None = None
-    budget_duration: str | None = None
-    rpm_limit: int | None = None
-    tpm_limit: int | None = None
-    max_parallel_requests: int | None = None
     organization_id: str | None = None
     metadata: dict[str, Any] = {}
 
 
-class UserUpdate(msgspec.Struct):
+class UserUpdate(LimitsUpdate):
     user_id: str
     user_email: str | msgspec.UnsetType = msgspec.UNSET
     user_role: str | msgspec.UnsetType = msgspec.UNSET
-    max_budget: float | None | msgspec.UnsetType = msgspec.UNSET
-    budget_duration: str | None | msgspec.UnsetType = msgspec.UNSET
-    rpm_limit: int | None | msgspec.UnsetType = msgspec.UNSET
-    tpm_limit: int | None | msgspec.UnsetType = msgspec.UNSET
-    max_parallel_requests: int | None | msgspec.UnsetType = msgspec.UNSET
     organization_id: str | None | msgspec.UnsetType = msgspec.UNSET
     metadata: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
@@ -41,18 +32,11 @@ class UserDelete(msgspec.Struct):
     user_ids: list[str]
 
 
-class User(msgspec.Struct):
+class User(LimitsAndSpend):
     user_id: UUID
     user_email: str | None
     user_role: str
     teams: list[UUID]
-    max_budget: float | None
-    budget_duration: str | None
-    budget_reset_at: datetime | None
-    rpm_limit: int | None
-    tpm_limit: int | None
-    max_parallel_requests: int | None
-    spend: float
     organization_id: UUID | None
     metadata: dict[str, Any]
     created_at: datetime

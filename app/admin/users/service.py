@@ -11,10 +11,11 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from app.admin import fields
+from app.admin import fields, grants
+from app.admin.reach import Reach
 from app.admin.teams import service as teams_service
 from app.admin.users.schemas import User, UserCreate, UserInfoResponse, UserList, UserUpdate
-from app.auth.principal import INTERNAL_USER, ROLES, SUPER_ADMIN
+from app.auth.principal import INTERNAL_USER, ROLES, SUPER_ADMIN, Principal
 from app.db.piccolo_conf import DB
 from app.db.tables import Organization, Team, TeamMembership, VirtualKey
 from app.db.tables import User as UserRow
@@ -65,25 +66,30 @@ async def _view(row: dict) -> User:
     return _user(row, (await _teams_of([row["id"]])).get(row["id"], []))
 
 
-async def _row(reference: str) -> dict:
-    row = await users.get(UserRow.id == fields.identifier(reference, "user_id"))
+async def _row(reference: str, reach: Reach) -> dict:
+    row = await users.get((UserRow.id == fields.identifier(reference, "user_id")) & reach.users())
     if row is None:
         raise NotFound(f"No user with id '{reference}'", param="user_id", code="user_not_found")
     return row
 
 
-async def _organization_id(reference: str | None) -> UUID | None:
+async def _organization_id(reference: str | None, reach: Reach) -> UUID | None:
     ident = fields.identifier(reference, "organization_id")
-    if ident is not None and not await scoped(Organization).exists().where(Organization.id == ident):
+    if ident is None and not reach.whole_account:
+        raise PermissionDenied("Only an account admin takes a user out of every organization",
+                               param="organization_id", code="organization_required")
+    if ident is not None and not await scoped(Organization).exists().where(
+            (Organization.id == ident) & reach.organizations()):
         raise NotFound(f"No organization with id '{reference}'", param="organization_id",
                        code="organization_not_found")
     return ident
 
 
-async def _team_ids(references: list[str]) -> list[UUID]:
+async def _team_ids(references: list[str], reach: Reach) -> list[UUID]:
     named = {reference: fields.identifier(reference, "teams") for reference in references}
     ids = list(dict.fromkeys(named.values()))
-    found = {row["id"] for row in await scoped(Team).select(Team.id).where(Team.id.is_in(ids))} if ids else set()
+    found = {row["id"] for row in await scoped(Team).select(Team.id).where(
+        Team.id.is_in(ids) & reach.teams())} if ids else set()
     for reference, ident in named.items():
         if ident not in found:
             raise NotFound(f"No team with id '{reference}'", param="teams", code="team_not_found")
@@ -95,14 +101,22 @@ def _taken(address: str) -> Conflict:
                     code="user_exists")
 
 
-async def create_user(data: UserCreate) -> User:
+async def create_user(data: UserCreate, principal: Principal) -> User:
+    """An org admin's new users join its organization, a team admin's its team, unless they name one in reach."""
+    reach = Reach(principal)
     address = fields.email(data.user_email)
     role = _role(data.user_role)
-    organization_id = await _organization_id(data.organization_id)
-    team_ids = await _team_ids(data.teams)
+    grants.grant_role(principal, role)
+    limits = fields.limits(data)
+    grants.grant_budget(principal, limits.get("max_budget"))
+    if data.organization_id is None and reach.level == "organization":
+        organization_id = reach.anchor
+    else:
+        organization_id = await _organization_id(data.organization_id, reach) if data.organization_id else None
+    team_ids = await _team_ids(data.teams, reach) if data.teams or reach.level != "team" else [reach.anchor]
     try:
         async with DB.transaction():
-            row = await users.insert(user_email=address, user_role=role, **fields.limits(data),
+            row = await users.insert(user_email=address, user_role=role, **limits,
                                      organization_id=organization_id, metadata=data.metadata)
             for team_id in team_ids:
                 await memberships.insert(team_id=team_id, user_id=row["id"], role="user")
@@ -111,17 +125,26 @@ async def create_user(data: UserCreate) -> User:
     return _user(row, team_ids)
 
 
-async def user_info(reference: str) -> UserInfoResponse:
-    row = await _row(reference)
+async def user_info(reference: str | None, principal: Principal) -> UserInfoResponse:
+    """A user of the caller's reach, with the keys and teams of theirs the caller reaches too;
+    without `user_id`, the caller themselves."""
+    if reference is None:
+        if principal.user_id is None:
+            raise InvalidRequest("'user_id' is required", param="user_id")
+        reference = str(principal.user_id)
+    reach = Reach(principal)
+    row = await _row(reference, reach)
     user = await _view(row)
-    key_rows = await keys.select(VirtualKey.id).where(VirtualKey.user_id == row["id"]).order_by(VirtualKey.created_at)
+    key_rows = await keys.select(VirtualKey.id).where((VirtualKey.user_id == row["id"]) & reach.keys()).order_by(
+        VirtualKey.created_at)
     return UserInfoResponse(user_id=user.user_id, user_info=user, keys=[key["id"] for key in key_rows],
-                            teams=await teams_service.teams_by_id(user.teams))
+                            teams=await teams_service.teams_by_id(user.teams, reach))
 
 
-async def list_users(page: int, page_size: int, role: str | None) -> UserList:
-    query = users.select().order_by(UserRow.created_at, UserRow.id)
-    count = users.count()
+async def list_users(page: int, page_size: int, role: str | None, principal: Principal) -> UserList:
+    reach = Reach(principal).users()
+    query = users.select().where(reach).order_by(UserRow.created_at, UserRow.id)
+    count = users.count().where(reach)
     if role is not None:
         query = query.where(UserRow.user_role == role)
         count = count.where(UserRow.user_role == role)
@@ -132,18 +155,23 @@ async def list_users(page: int, page_size: int, role: str | None) -> UserList:
                     page_size=page_size, total_pages=fields.total_pages(total, page_size))
 
 
-async def update_user(data: UserUpdate) -> User:
-    row = await _row(data.user_id)
+async def update_user(data: UserUpdate, principal: Principal) -> User:
+    reach = Reach(principal)
+    row = await _row(data.user_id, reach)
+    grants.keep_own_bounds(principal, "user", row["id"], grants.named(data))
+    grants.act_on(principal, row["user_role"], "user")
     values: dict[Any, Any] = {UserRow.updated_at: datetime.now(timezone.utc)}
     address = None
     if data.user_email is not msgspec.UNSET:
         address = values[UserRow.user_email] = fields.email(data.user_email)
     if data.user_role is not msgspec.UNSET:
         values[UserRow.user_role] = _role(data.user_role)
+        grants.grant_role(principal, values[UserRow.user_role])
     limits = fields.limits(data, row)
+    grants.grant_budget(principal, limits.get("max_budget"))
     values.update({getattr(UserRow, name): value for name, value in limits.items()})
     if data.organization_id is not msgspec.UNSET:
-        values[UserRow.organization_id] = await _organization_id(data.organization_id)
+        values[UserRow.organization_id] = await _organization_id(data.organization_id, reach)
     if data.metadata is not msgspec.UNSET:
         values[UserRow.metadata] = data.metadata
     try:
@@ -152,15 +180,19 @@ async def update_user(data: UserUpdate) -> User:
         raise _taken(address or "") from None
     if limits or UserRow.user_role in values or UserRow.organization_id in values:
         await runtime().bus.publish("account", str(require_account()))
-    return await _view(await _row(str(row["id"])))
+    return await _view(await users.get(UserRow.id == row["id"]))
 
 
-async def delete_users(references: list[str]) -> tuple[list[str], list[str]]:
-    """All or nothing: an unknown user (or another account's) fails the whole call with 404.
-    A user's keys and team memberships go with them."""
+async def delete_users(references: list[str], principal: Principal) -> tuple[list[str], list[str]]:
+    """All or nothing: an unknown user (or another account's, or one outside the caller's reach) fails
+    the whole call with 404, a user above the caller with 403. A user's keys and team memberships go with them."""
     if not references:
         raise InvalidRequest("'user_ids' is empty", param="user_ids")
-    ids = list(dict.fromkeys([(await _row(reference))["id"] for reference in references]))
+    reach = Reach(principal)
+    rows = [await _row(reference, reach) for reference in references]
+    for row in rows:
+        grants.act_on(principal, row["user_role"], "user")
+    ids = list(dict.fromkeys([row["id"] for row in rows]))
     async with DB.transaction():
         revoked = await keys.delete().where(VirtualKey.user_id.is_in(ids)).returning(VirtualKey.id,
                                                                                       VirtualKey.key_hash)

@@ -3,16 +3,19 @@
 
 from app.db.tables.accounts import Account, AccountAdmin
 from app.db.tables.identity import Organization, Team, TeamMembership, User
+from app.db.tables.invitations import Invitation
 from app.db.tables.keys import VirtualKey
 from app.db.tables.models import ModelDeployment
+from app.db.tables.provisioning import ProvisioningEvent, ZitadelUser
 from app.db.tables.usage import BudgetAlert, BudgetUsage, SpendDaily, UsageOutbox, UsageRecord
 
 TENANT_TABLES = (
     AccountAdmin, Organization, Team, TeamMembership, User, VirtualKey, ModelDeployment, UsageRecord, SpendDaily,
-    BudgetUsage, BudgetAlert,
+    BudgetUsage, BudgetAlert, Invitation, ZitadelUser,
 )
 
 __all__ = [
-    "TENANT_TABLES", "Account", "AccountAdmin", "BudgetAlert", "BudgetUsage", "ModelDeployment", "Organization",
-    "SpendDaily", "Team", "TeamMembership", "UsageOutbox", "UsageRecord", "User", "VirtualKey",
+    "TENANT_TABLES", "Account", "AccountAdmin", "BudgetAlert", "BudgetUsage", "Invitation", "ModelDeployment", "Organization",
+    "ProvisioningEvent", "SpendDaily", "Team", "TeamMembership", "UsageOutbox", "UsageRecord", "User", "VirtualKey",
+    "ZitadelUser",
 ]

@@ -24,7 +24,10 @@ class Account(Table, tablename="accounts"):
     spend = Numeric(digits=MONEY, default=Decimal(0))
     metadata = JSONB(default={})
     sso_config = JSONB(default={}, help_text="Per-account identity provider settings (secrets encrypted)")
+    zitadel_org_id = Varchar(length=64, null=True, default=None, unique=True,
+                             help_text="The one Zitadel organization whose users belong here")
     router_settings = JSONB(default={}, help_text="Routing: strategy per model group, retries, fallbacks, cooldowns")
+    smtp_config = JSONB(default={}, help_text="The account's own SMTP server for its email (password sealed)")
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
     deleted_at = Timestamptz(null=True, default=None, help_text="Soft delete: set means every key is refused")

@@ -51,6 +51,8 @@ class User(Table, tablename="users"):
     organization_id = UUID(null=True, default=None)
     user_email = Varchar(length=320, null=True, default=None, index=True)
     user_role = Varchar(length=32, default="internal_user")
+    password_hash = Varchar(length=255, null=True, default=None, secret=True,
+                            help_text="scrypt hash for console password login; NULL: SSO or invitation only")
     max_budget = Numeric(digits=MONEY, null=True, default=None)
     budget_duration = Varchar(length=16, null=True, default=None)
     budget_reset_at = Timestamptz(null=True, default=None, help_text="End of the current budget period")

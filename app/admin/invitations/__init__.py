@@ -1,0 +1,1 @@
+"""Invitations into an account: invite, list, delete; open and accept a link."""

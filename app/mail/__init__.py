@@ -1,0 +1,1 @@
+"""Outgoing email: which SMTP server an account's mail goes through, the messages, the delivery."""
