@@ -88,22 +88,24 @@ class DeploymentHealth:
 
     async def failed(self, deployment_id: str, model_group: str, code: str, settings: RouterSettings) -> None:
         UPSTREAM_FAILURES.inc(model_group, code)
+        probing = deployment_id in self._half_open
+        if probing:
+            # A failed probe: straight back into cooldown, here first so no request of this process
+            # slips through while Redis is told.
+            self._cooling_until[deployment_id] = time.time() + settings.cooldown_time
         try:
-            if deployment_id in self._half_open:
-                fails = settings.allowed_fails  # a failed probe: straight back into cooldown
-            else:
-                fails = await _COUNT_FAILURE(self._redis, [f"rt:fails:{deployment_id}"],
-                                             [int(settings.failure_window)])
+            fails = settings.allowed_fails if probing else await _COUNT_FAILURE(
+                self._redis, [f"rt:fails:{deployment_id}"], [int(settings.failure_window)])
             if fails >= settings.allowed_fails:
                 until = time.time() + settings.cooldown_time
+                self._cooling_until[deployment_id] = until
+                self._half_open.add(deployment_id)
                 if await self._redis.set(f"rt:cooldown:{deployment_id}", "1", nx=True,
                                          px=int(settings.cooldown_time * 1000)):
-                    await self._redis.delete(f"rt:fails:{deployment_id}", f"rt:probe:{deployment_id}")
                     COOLDOWNS.inc(model_group)
                     log.warning("deployment cooling down", extra={"deployment_id": deployment_id,
                                                                   "model_group": model_group, "failures": fails})
                     await self._bus.publish("cooldown", f"{deployment_id}@{until}")
-                self._cooling_until[deployment_id] = until
-                self._half_open.add(deployment_id)
+                    await self._redis.delete(f"rt:fails:{deployment_id}", f"rt:probe:{deployment_id}")
         except (RedisError, OSError) as exc:
             log.warning("cooldown bookkeeping failed", extra={"error": type(exc).__name__})

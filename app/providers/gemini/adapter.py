@@ -43,7 +43,7 @@ class Gemini:
 
     async def stream_chat(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> GeminiStream:
         payload = generate_content_request(body, deployment.upstream_model)
-        url = self._url(deployment, "streamGenerateContent").copy_add_param("alt", "sse")
+        url = self._url(deployment, "streamGenerateContent?alt=sse")  # cached, query included
         response = await calls.open_stream(client, deployment, url, payload, headers=self._headers(deployment))
         return GeminiStream(response, deployment.upstream_model)
 

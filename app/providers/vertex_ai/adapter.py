@@ -56,7 +56,7 @@ class VertexAI:
         with _token_errors(deployment):
             if claude.is_claude(model):
                 return await claude.stream_chat(client, deployment, target, body)
-            url = target.url(GOOGLE, model, "streamGenerateContent").copy_add_param("alt", "sse")
+            url = target.url(GOOGLE, model, "streamGenerateContent?alt=sse")
             response = await calls.open_stream(client, deployment, url, generate_content_request(body, model),
                                                headers={}, auth=target.auth)
         return GeminiStream(response, model)
