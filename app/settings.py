@@ -21,7 +21,7 @@ class Settings(msgspec.Struct, frozen=True):
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 600.0
     auth_cache_ttl: float = 300.0
-    usage_flush_interval: float = 0.05
+    usage_flush_interval: float = 0.25
     usage_flush_max_records: int = 500
     log_level: str = "info"
     sentry_dsn: str | None = None
@@ -107,7 +107,7 @@ def get_settings() -> Settings:
         proxy_base_url=_env("PROXY_BASE_URL"),
         worker_health_interval=int(_env("ALCHEMI_WORKER_HEALTH_INTERVAL", default="5")),
         usage_job_timeout=int(_env("ALCHEMI_USAGE_JOB_TIMEOUT", default="60")),
-        usage_flush_interval=float(_env("ALCHEMI_USAGE_FLUSH_INTERVAL", default="0.05")),
+        usage_flush_interval=float(_env("ALCHEMI_USAGE_FLUSH_INTERVAL", default="0.25")),
         limits_fail_open=_env("ALCHEMI_LIMITS_FAIL_OPEN", default="false").lower() in ("1", "true", "yes"),
         limits_redis_timeout=float(_env("ALCHEMI_LIMITS_REDIS_TIMEOUT", default="0.5")),
         limits_redis_url=_env("ALCHEMI_LIMITS_REDIS_URL"),
