@@ -19,6 +19,7 @@ and `al:alive`, set once every budget counter has been restored after Redis lost
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from functools import lru_cache
@@ -121,29 +122,28 @@ def _flag(value: int | None) -> int:
     return -1 if value is None else value
 
 
+class LevelSet(msgspec.Struct, frozen=True):
+    """A request's levels as Redis keeps them (`al:lv:<id>`, JSON): sent once, then named by id."""
+
+    id: str
+    payload: str
+
+
 @lru_cache(maxsize=8192)
-def _admission_args(levels: tuple[LevelLimits, ...]) -> tuple:
-    """The per-level part of an admission, encoded once per distinct set of limits."""
-    args: list = [len(levels)]
+def level_set(levels: tuple[LevelLimits, ...]) -> LevelSet:
+    rows = []
     for level in levels:
         expire = level.period + BUDGET_KEY_TTL if level.period != LIFETIME else 0
-        args += [level.prefix, level.period, _flag(level.budget_units), _flag(level.rpm), _flag(level.tpm),
-                 _flag(level.parallel), expire]
-    return tuple(args)
-
-
-@lru_cache(maxsize=8192)
-def _settlement_args(levels: tuple[LevelLimits, ...]) -> tuple:
-    args: list = [len(levels)]
-    for level in levels:
-        args += [level.prefix, level.period, int(level.budget_units is not None), int(level.rpm is not None),
-                 int(level.tpm is not None), int(level.parallel is not None)]
-    return tuple(args)
+        rows.append([level.prefix, str(level.period), _flag(level.budget_units), _flag(level.rpm), _flag(level.tpm),
+                     _flag(level.parallel), expire])
+    payload = msgspec.json.encode(rows).decode()
+    return LevelSet(hashlib.sha1(payload.encode()).hexdigest()[:20], payload)
 
 
 class _Waiting(msgspec.Struct):
     args: tuple
     future: asyncio.Future
+    levels: LevelSet
 
 
 class Limiter:
@@ -161,6 +161,7 @@ class Limiter:
         self._on_budget_full = on_budget_full
         self._admissions: list[_Waiting] = []
         self._settlements: list[tuple] = []
+        self._registered: set[str] = set()  # level sets this process knows Redis holds
         self._sender: asyncio.Task | None = None
 
     async def admit(self, request_id: str, levels: tuple[LevelLimits, ...], reserve: Decimal,
@@ -172,16 +173,20 @@ class Limiter:
         minute = int(now // 60)
         deadline_ms = int(now * 1000) + int((timeout_s + 60) * 1000)
         amount = to_units(reserve) if any(level.budget_units is not None for level in levels) else 0
-        args = (request_id, amount, deadline_ms, minute, *_admission_args(levels))
-        for _ in range(len(levels) + 1):
+        levelset = level_set(levels)
+        args = (request_id, amount, deadline_ms, minute, levelset.id)
+        for _ in range(len(levels) + 2):
             future = asyncio.get_running_loop().create_future()
-            self._admissions.append(_Waiting(args, future))
+            self._admissions.append(_Waiting(args, future, levelset))
             self._send_soon()
             try:
                 outcome, index, used, *report = await future
             except (RedisError, OSError) as exc:
                 return self._unreachable("admit", exc)
             outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
+            if outcome == "levels":  # Redis lost the level set (flushed, or expired): send it again
+                self._registered.discard(levelset.id)
+                continue
             if outcome == "seed":
                 await self._seed_level(levels[index])
                 continue
@@ -202,7 +207,7 @@ class Limiter:
         admission.settled = True
         self._settlements.append((admission.request_id, admission.reserved_units,
                                   to_units(actual_cost) if actual_cost else 0, tokens, int(refund), admission.minute,
-                                  *_settlement_args(admission.levels)))
+                                  level_set(admission.levels).id))
         self._send_soon()
 
     def _send_soon(self) -> None:
@@ -213,7 +218,11 @@ class Limiter:
         while self._admissions or self._settlements:
             admissions, self._admissions = self._admissions, []
             settlements, self._settlements = self._settlements, []
-            args: list = [int(time.time() * 1000), ALIVE_KEY, len(settlements)]
+            registering = {w.levels.id: w.levels.payload for w in admissions if w.levels.id not in self._registered}
+            args: list = [int(time.time() * 1000), ALIVE_KEY, len(registering)]
+            for pair in registering.items():
+                args += pair
+            args.append(len(settlements))
             for settlement in settlements:
                 args += settlement
             args.append(len(admissions))
@@ -230,6 +239,7 @@ class Limiter:
                     if not waiting.future.done():
                         waiting.future.set_exception(exc)
                 continue
+            self._registered.update(registering)
             for waiting, result in zip(admissions, results):
                 if not waiting.future.done():
                     waiting.future.set_result(result)

@@ -2,12 +2,14 @@
 decides a batch of admissions, atomically (app/billing/limits.py builds the batches).
 
 ARGV: now_ms, alive_key,
-      n_settlements, then per settlement: request_id, reserved, actual, tokens, refund(0/1), minute, n_levels,
-                     and per level: prefix, period, has_budget, has_rpm, has_tpm, has_parallel (0/1)
-      n_admissions,  then per admission: request_id, amount, deadline_ms, minute, n_levels,
-                     and per level: prefix, period, budget, rpm, tpm, parallel (-1: none), budget_expire_at (0: none)
+      n_level_sets, then per set: id, JSON [[prefix, period, budget, rpm, tpm, parallel, budget_expire_at], ...]
+                    (-1: no such limit; 0: no expiry) — stored as `al:lv:<id>` for a day, so each request
+                    only names its set
+      n_settlements, then per settlement: request_id, reserved, actual, tokens, refund(0/1), minute, set id
+      n_admissions,  then per admission: request_id, amount, deadline_ms, minute, set id
 Returns, per admission: {"ok", 0, 0, used_rpm, used_tpm, ... per level} or {refusal, level_index, used}
-with refusal one of parallel, rpm, tpm, budget, seed (the period's counter must first be restored).
+with refusal one of parallel, rpm, tpm, budget, seed (the period's counter must first be restored),
+or levels (the set is unknown to Redis: send it again).
 
 Purges (expired parallel slots, reservations of requests whose API died) only run when a limit
 looks reached, so an admission that fits touches each key once or twice.
@@ -19,13 +21,27 @@ local alive = redis.call('EXISTS', ARGV[2]) == 1
 local pos = 3
 local function take() local v = ARGV[pos]; pos = pos + 1; return v end
 local function int() return tonumber(take()) end
+local sets = {}
+local function levels_of(id)
+  if sets[id] == nil then
+    local raw = redis.call('GET', 'al:lv:' .. id)
+    sets[id] = raw and cjson.decode(raw) or false
+  end
+  return sets[id]
+end
+
+for _ = 1, int() do
+  local id, payload = take(), take()
+  redis.call('SET', 'al:lv:' .. id, payload, 'EX', 86400)
+  sets[id] = cjson.decode(payload)
+end
 
 for _ = 1, int() do
   local rid, reserved, actual, tokens = take(), int(), int(), int()
   local refund, minute = take() == '1', take()
-  for _ = 1, int() do
-    local p, period = take(), take()
-    local has_budget, has_rpm, has_tpm, has_par = take() == '1', take() == '1', take() == '1', take() == '1'
+  for _, lv in ipairs(levels_of(take()) or {}) do
+    local p, period = lv[1], lv[2]
+    local has_budget, has_rpm, has_tpm, has_par = lv[3] >= 0, lv[4] >= 0, lv[5] >= 0, lv[6] >= 0
     if has_budget then
       local b = p .. ':b:' .. period
       if reserved > 0 and redis.call('ZREM', p .. ':r:' .. period, rid .. ':' .. reserved) == 1 then
@@ -48,12 +64,15 @@ end
 local results = {}
 for a = 1, int() do
   local rid, amount, deadline, minute = take(), int(), int(), take()
+  local set = levels_of(take())
   local levels = {}
-  for l = 1, int() do
-    levels[l] = {p = take(), period = take(), budget = int(), rpm = int(), tpm = int(), par = int(), expire = int()}
+  for l, row in ipairs(set or {}) do
+    levels[l] = {p = row[1], period = row[2], budget = row[3], rpm = row[4], tpm = row[5], par = row[6], expire = row[7]}
   end
   local verdict, report = nil, {'ok', 0, 0}
+  if not set then verdict = {'levels', 0, 0} end
   for l, lv in ipairs(levels) do
+    if verdict then break end
     local p = lv.p
     if lv.par >= 0 then
       local slots = p .. ':p'
