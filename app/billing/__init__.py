@@ -1,1 +1,2 @@
-"""Money: usage events from the hot path, prices, and (later) budgets and limits."""
+"""Money: usage events from the hot path, prices, budgets and rate limits (admission and settlement),
+budget periods, roll-ups."""

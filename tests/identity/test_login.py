@@ -240,3 +240,17 @@ async def test_a_deleted_user_loses_the_session_at_once(console_api, passwords, 
     admin.ok("POST", "/user/delete", passwords["account_id"], json={"user_ids": [user["user_id"]]})
     gone = browser.request("GET", "/v2/session")
     assert gone.status_code == 401 and _error(gone) == ("authentication_error", "session_expired")
+
+
+async def test_a_plain_users_console_session_sees_only_its_own_spend(console_api, passwords, admin, db):
+    """A signed-in user without an admin role gets its own spend from /spend/summary, never the account's."""
+    email = f"plain-{uuid.uuid4().hex[:6]}@{passwords['domain']}"
+    user = admin.ok("POST", "/user/new", passwords["account_id"], json={"user_email": email,
+                                                                        "user_role": "internal_user"})
+    await db.execute("UPDATE users SET password_hash = $1 WHERE id = $2", hash_password_sync(USER_PASSWORD),
+                     uuid.UUID(user["user_id"]))
+    browser = Browser(console_api.url)
+    assert browser.request("POST", "/v2/login", json={"email": email, "password": USER_PASSWORD}).status_code == 200
+    summary = browser.request("GET", "/spend/summary")
+    assert summary.status_code == 200
+    assert summary.json()["scope"] == "user" and summary.json()["lifetime_spend"] == 0

@@ -86,7 +86,7 @@ class SpendSummary(msgspec.Struct, kw_only=True):
     present when the scope has a `max_budget`.
     """
 
-    scope: str  # "account" | "key"
+    scope: str  # "account" | "user" (a console session) | "key"
     account_id: UUID
     key_id: UUID | UnsetType = UNSET
     start_date: date

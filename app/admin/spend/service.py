@@ -20,8 +20,8 @@ from app.auth.principal import ADMIN_ROLES, Principal
 from app.billing.budgets import period_end
 from app.billing.limits import LIFETIME
 from app.billing.plan import LevelSpec
-from app.db.tables import Account, BudgetUsage, SpendDaily, UsageRecord, VirtualKey
-from app.lib.errors import InvalidRequest, NotFound
+from app.db.tables import Account, BudgetUsage, SpendDaily, UsageRecord, User, VirtualKey
+from app.lib.errors import InvalidRequest, NotFound, PermissionDenied
 from app.runtime import runtime
 from app.tenancy.context import require_account
 from app.tenancy.scoped import scoped
@@ -145,10 +145,19 @@ async def spend_summary(principal: Principal, start: str | None, end: str | None
     account_id = require_account()
     by_model = _within(_totals(SpendDaily.model_group), first, last)
     by_day = _within(_totals(SpendDaily.day), first, last)
-    key_id = None if principal.role in ADMIN_ROLES else principal.key_id
-    if key_id is None:
+    admin = principal.role in ADMIN_ROLES
+    key_id = None if admin else principal.key_id
+    if admin:
         scope = "account"
         owner = await Account.select(*_budget_columns(Account)).where(Account.id == account_id).first()
+    elif key_id is None:
+        # A console session of a user (no key): that user's own spend, never the account's.
+        if principal.user_id is None:
+            raise PermissionDenied("Only administrators see an account's spend", code="admin_required")
+        scope = "user"
+        owner = await scoped(User).select(*_budget_columns(User)).where(User.id == principal.user_id).first()
+        by_model = by_model.where(SpendDaily.user_id == principal.user_id)
+        by_day = by_day.where(SpendDaily.user_id == principal.user_id)
     else:
         scope = "key"
         owner = await scoped(VirtualKey).select(*_budget_columns(VirtualKey)).where(VirtualKey.id == key_id).first()
