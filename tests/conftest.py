@@ -4,6 +4,7 @@ session ends, no log line of any process may contain it or the master key."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -36,6 +37,8 @@ def services():
         embedded.app_database_url = create_app_role(embedded.database_url, uuid.uuid4().hex)
     yield embedded
     embedded.stop()
+    # pgserver's own exit hook logs after pytest has closed its streams: nothing of use is lost.
+    logging.getLogger("pgserver").disabled = True
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
