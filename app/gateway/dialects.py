@@ -103,7 +103,7 @@ async def serve(service: GatewayService, dialect: Dialect, principal: Principal,
 
     if not call.stream:
         async def whole(provider, deployment, attempt_body) -> UpstreamReply:
-            if supports(provider, dialect.native):
+            if supports(provider, dialect.native, deployment):
                 return await getattr(provider, dialect.native)(http, deployment, attempt_body, **extra)
             reply = await provider.chat(http, deployment, {**chat_body, "model": deployment.upstream_model})
             answer = dialect.from_chat(_decode(reply.body), request)
@@ -114,7 +114,7 @@ async def serve(service: GatewayService, dialect: Dialect, principal: Principal,
         return Response(reply.body, media_type=_JSON, headers=call.headers)
 
     async def opened(provider, deployment, attempt_body):
-        if supports(provider, dialect.native_stream):
+        if supports(provider, dialect.native_stream, deployment):
             return True, await getattr(provider, dialect.native_stream)(http, deployment, attempt_body, **extra)
         stream_body = {**chat_body, "model": deployment.upstream_model, "stream": True}
         return False, await provider.stream_chat(http, deployment, stream_body)
@@ -149,7 +149,7 @@ async def count_message_tokens(service: GatewayService, principal: Principal, bo
     attempts = service.rt.router.attempts(models.groups, models.settings, model, principal.models)
     async for deployment in attempts:
         provider = get_provider(deployment.provider)
-        if supports(provider, "count_tokens"):
+        if supports(provider, "count_tokens", deployment):
             return await provider.count_tokens(service.rt.http, deployment, {**body, "model": deployment.upstream_model},
                                                **MESSAGES.native_kwargs(headers))
         break

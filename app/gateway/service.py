@@ -138,7 +138,7 @@ class GatewayService:
 
     def _provider(self, deployment: Deployment, capability: str | None) -> Provider:
         provider = get_provider(deployment.provider)
-        if capability is not None and not supports(provider, capability):
+        if capability is not None and not supports(provider, capability, deployment):
             raise InvalidRequest(f"The '{deployment.provider}' provider of model '{deployment.model_name}' does not "
                                  f"support {capability.replace('_', ' ')}", param="model", code="unsupported_capability")
         return provider
@@ -234,7 +234,11 @@ class GatewayService:
         }
 
 
-def supports(provider: Provider, capability: str) -> bool:
+def supports(provider: Provider, capability: str, deployment: Deployment | None = None) -> bool:
+    """Whether the provider (for this deployment's model, when it says per model) offers `capability`."""
+    per_model = getattr(provider, "capabilities_of", None)
+    if per_model is not None and deployment is not None:
+        return capability in per_model(deployment)
     declared = getattr(provider, "capabilities", None)
     return capability in declared if declared is not None else callable(getattr(provider, capability, None))
 

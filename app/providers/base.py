@@ -13,7 +13,8 @@ The gateway speaks OpenAI's chat format inside. An adapter takes an OpenAI-shape
 - `embeddings(...)` → an OpenAI `list` of `embedding` objects with usage.
 
 Optional capabilities are plain methods an adapter may define (same signature; an adapter may also
-declare `capabilities: frozenset[str]` when one class serves vendors with different sets): `completions`,
+declare `capabilities: frozenset[str]` when one class serves vendors with different sets, or
+`capabilities_of(deployment) -> frozenset[str]` when it differs by model): `completions`,
 `rerank`, `image_generation`, `audio_transcription`, `audio_speech`, `moderation`, and for native
 pass-through `responses` / `stream_responses` (OpenAI Responses API) and `messages` / `stream_messages`
 (Anthropic Messages API). A capability an adapter lacks is a 400 for the caller, never a 500.

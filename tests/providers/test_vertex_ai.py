@@ -307,3 +307,16 @@ async def test_native_messages_pass_through_for_claude_only(vertex):
         gemini = msgspec.structs.replace(deployment, upstream_model="gemini-2.5-pro")
         with pytest.raises(InvalidRequest):
             await adapter.messages(client, gemini, body)
+
+
+def test_messages_api_is_native_for_claude_and_translated_for_gemini(api, account, vertex):
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=api.url, api_key=account["key"], max_retries=0)
+    before = len(vertex.requests)
+    for model in ("claude", "gemini-pro"):
+        message = client.messages.create(model=model, max_tokens=50, messages=[{"role": "user", "content": "Say hello"}])
+        assert message.type == "message" and message.content[0].text
+    paths = [request.path for request in vertex.requests[before:] if not request.path.endswith("/token")]
+    assert any(path.endswith(":rawPredict") for path in paths), "Claude: Anthropic's own API on Vertex"
+    assert any(path.endswith(":generateContent") for path in paths), "Gemini: translated onto chat"

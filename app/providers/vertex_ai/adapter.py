@@ -78,6 +78,12 @@ class VertexAI:
 
     # Native Anthropic Messages API, for Claude models only.
 
+    def capabilities_of(self, deployment: Deployment) -> frozenset[str]:
+        """Claude models speak chat and the Messages API; Gemini models chat and embeddings."""
+        if claude.is_claude(deployment.upstream_model):
+            return frozenset({"chat", "stream_chat", "messages", "stream_messages"})
+        return frozenset({"chat", "stream_chat", "embeddings"})
+
     def _claude_only(self, deployment: Deployment) -> None:
         if not claude.is_claude(deployment.upstream_model):
             raise InvalidRequest(f"'{deployment.model_name}' does not speak the Anthropic Messages API", param="model",
