@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import httpx
 import msgspec
 from arq import ArqRedis
-from redis.asyncio import Redis
 
 from app.auth.cache import PrincipalCache
 from app.auth.service import Authenticator
@@ -24,6 +23,7 @@ from app.lib.crypto import CredentialBox, KeyHasher
 from app.lib.http import create_upstream_client
 from app.lib.invalidation import InvalidationBus
 from app.lib.jobs import create_job_pool
+from app.lib.redis_wire import WireRedis
 from app.lib.logs import register_secret
 from app.lib.metrics import REGISTRY, Gauge
 from app.settings import Settings
@@ -94,10 +94,8 @@ async def start_runtime(settings: Settings) -> Runtime:
         usage=UsageBuffer(redis, interval=settings.usage_flush_interval, max_records=settings.usage_flush_max_records,
                           outbox=write_outbox),
         limiter=Limiter(
-            # Its own connections with short timeouts: a Redis outage must fail requests fast, not hang them.
-            Redis.from_url(settings.limits_redis_url or settings.redis_url, socket_timeout=settings.limits_redis_timeout,
-                           socket_connect_timeout=settings.limits_redis_timeout, retry_on_timeout=False,
-                           max_connections=256),
+            # Its own lean connection with short timeouts: a Redis outage must fail requests fast, not hang them.
+            WireRedis(settings.limits_redis_url or settings.redis_url, timeout=settings.limits_redis_timeout),
             fail_open=settings.limits_fail_open, seed=recorded_spend,
             on_budget_full=lambda level, used: report_full_budget(redis, level, used),
         ),

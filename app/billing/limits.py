@@ -26,7 +26,6 @@ from functools import lru_cache
 from decimal import ROUND_CEILING, Decimal
 
 import msgspec
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.billing.limits_lua import BATCH as _BATCH_SOURCE
@@ -152,7 +151,7 @@ class Limiter:
     settlements are applied before the admissions: a client that sends its next request as soon as
     the previous answer arrived always finds that answer's slot and reservation released."""
 
-    def __init__(self, redis: Redis, *, fail_open: bool, seed, on_budget_full=None) -> None:
+    def __init__(self, redis, *, fail_open: bool, seed, on_budget_full=None) -> None:
         """`seed(level) -> Decimal` reads a budget period's recorded spend from PostgreSQL;
         `on_budget_full(level, used_units)` hears of each refusal by a full budget (the 100 % alert)."""
         self._redis = redis
