@@ -9,10 +9,11 @@ batches: one round trip per batch, however many requests it carries.
 
 Redis layout (one primary; no cluster): per level and entity
   al:{level}:{id}:b:{period}   hash  spend, res (reserved), seeded — money in 1e-10 USD units
-  al:{level}:{id}:r:{period}   zset  "request:units" reservations, scored by their deadline
   al:{level}:{id}:m:{minute}   int   requests this minute
   al:{level}:{id}:t:{minute}   int   tokens this minute
-  al:{level}:{id}:p            zset  request ids in flight, scored by their deadline
+  al:{level}:{id}:n            int   requests in flight
+per request in flight: `al:if` (zset of request ids by deadline) and `al:if:{request id}`
+("<level set id>|<reserved units>"); per distinct set of levels: `al:lv:{id}` (JSON);
 and `al:alive`, set once every budget counter has been restored after Redis lost its data.
 """
 

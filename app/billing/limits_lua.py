@@ -11,8 +11,10 @@ Returns, per admission: {"ok", 0, 0, used_rpm, used_tpm, ... per level} or {refu
 with refusal one of parallel, rpm, tpm, budget, seed (the period's counter must first be restored),
 or levels (the set is unknown to Redis: send it again).
 
-Purges (expired parallel slots, reservations of requests whose API died) only run when a limit
-looks reached, so an admission that fits touches each key once or twice.
+Each level is a handful of plain counters (`:n` parallel requests, `:m:`/`:t:` per minute, the
+budget period's hash); what a request holds is recorded once per request (`al:if`), so requests
+whose API died are found and released — only when a limit looks reached, so an admission that
+fits touches each key once or twice.
 """
 
 BATCH = """
@@ -30,6 +32,27 @@ local function levels_of(id)
   return sets[id]
 end
 
+-- What a request holds (parallel slots, reserved money) is recorded once, in `al:if:<rid>`
+-- ("<set id>|<units>") and the `al:if` zset scored by its deadline; `release` gives it back.
+local function release(rid)
+  local record = redis.call('GET', 'al:if:' .. rid)
+  redis.call('ZREM', 'al:if', rid)
+  if not record then return false end
+  redis.call('DEL', 'al:if:' .. rid)
+  local id, units = string.match(record, '^(.-)|(%d+)$')
+  units = tonumber(units)
+  for _, lv in ipairs(levels_of(id) or {}) do
+    if lv[6] >= 0 and tonumber(redis.call('DECR', lv[1] .. ':n')) < 0 then redis.call('SET', lv[1] .. ':n', 0) end
+    if lv[3] >= 0 and units > 0 then redis.call('HINCRBY', lv[1] .. ':b:' .. lv[2], 'res', -units) end
+  end
+  return true
+end
+
+-- Requests whose API died never settle: free what they held once their deadline passed.
+local function purge()
+  for _, rid in ipairs(redis.call('ZRANGEBYSCORE', 'al:if', '-inf', now, 'LIMIT', 0, 200)) do release(rid) end
+end
+
 for _ = 1, int() do
   local id, payload = take(), take()
   redis.call('SET', 'al:lv:' .. id, payload, 'EX', 86400)
@@ -38,80 +61,64 @@ end
 
 for _ = 1, int() do
   local rid, reserved, actual, tokens = take(), int(), int(), int()
-  local refund, minute = take() == '1', take()
-  for _, lv in ipairs(levels_of(take()) or {}) do
+  local refund, minute, id = take() == '1', take(), take()
+  release(rid)
+  for _, lv in ipairs(levels_of(id) or {}) do
     local p, period = lv[1], lv[2]
-    local has_budget, has_rpm, has_tpm, has_par = lv[3] >= 0, lv[4] >= 0, lv[5] >= 0, lv[6] >= 0
-    if has_budget then
-      local b = p .. ':b:' .. period
-      if reserved > 0 and redis.call('ZREM', p .. ':r:' .. period, rid .. ':' .. reserved) == 1 then
-        redis.call('HINCRBY', b, 'res', -reserved)
-      end
-      if actual > 0 then redis.call('HINCRBY', b, 'spend', actual) end
-    end
-    if has_rpm and refund then
+    if lv[3] >= 0 and actual > 0 then redis.call('HINCRBY', p .. ':b:' .. period, 'spend', actual) end
+    if lv[4] >= 0 and refund then
       local m = p .. ':m:' .. minute
       if tonumber(redis.call('GET', m) or '0') > 0 then redis.call('DECR', m) end
     end
-    if has_tpm and tokens > 0 then
+    if lv[5] >= 0 and tokens > 0 then
       local t = p .. ':t:' .. minute
       if redis.call('INCRBY', t, tokens) == tokens then redis.call('EXPIRE', t, 120) end
     end
-    if has_par then redis.call('ZREM', p .. ':p', rid) end
   end
 end
 
 local results = {}
+local purged = false
 for a = 1, int() do
-  local rid, amount, deadline, minute = take(), int(), int(), take()
-  local set = levels_of(take())
-  local levels = {}
-  for l, row in ipairs(set or {}) do
-    levels[l] = {p = row[1], period = row[2], budget = row[3], rpm = row[4], tpm = row[5], par = row[6], expire = row[7]}
-  end
+  local rid, amount, deadline, minute, id = take(), int(), int(), take(), take()
+  local set = levels_of(id)
   local verdict, report = nil, {'ok', 0, 0}
   if not set then verdict = {'levels', 0, 0} end
-  for l, lv in ipairs(levels) do
+  for l, lv in ipairs(set or {}) do
     if verdict then break end
-    local p = lv.p
-    if lv.par >= 0 then
-      local slots = p .. ':p'
-      local busy = redis.call('ZCARD', slots)
-      if busy >= lv.par then
-        redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
-        busy = redis.call('ZCARD', slots)
-        if busy >= lv.par then verdict = {'parallel', l - 1, busy} break end
+    local p, period, budget, rpm, tpm, par = lv[1], lv[2], lv[3], lv[4], lv[5], lv[6]
+    if par >= 0 then
+      local busy = tonumber(redis.call('GET', p .. ':n') or '0')
+      if busy >= par and not purged then
+        purge(); purged = true
+        busy = tonumber(redis.call('GET', p .. ':n') or '0')
       end
+      if busy >= par then verdict = {'parallel', l - 1, busy} break end
     end
     local used_r, used_t = 0, 0
-    if lv.rpm >= 0 then
+    if rpm >= 0 then
       used_r = tonumber(redis.call('GET', p .. ':m:' .. minute) or '0')
-      if used_r >= lv.rpm then verdict = {'rpm', l - 1, used_r} break end
+      if used_r >= rpm then verdict = {'rpm', l - 1, used_r} break end
     end
-    if lv.tpm >= 0 then
+    if tpm >= 0 then
       used_t = tonumber(redis.call('GET', p .. ':t:' .. minute) or '0')
-      if used_t >= lv.tpm then verdict = {'tpm', l - 1, used_t} break end
+      if used_t >= tpm then verdict = {'tpm', l - 1, used_t} break end
     end
-    if lv.budget >= 0 then
-      local b = p .. ':b:' .. lv.period
+    if budget >= 0 then
+      local b = p .. ':b:' .. period
       local state = redis.call('HMGET', b, 'seeded', 'spend', 'res')
       if not state[1] then
         if not alive then verdict = {'seed', l - 1, 0} break end
         redis.call('HSET', b, 'seeded', 1)
-        if lv.expire > 0 then redis.call('EXPIREAT', b, lv.expire) end
+        if lv[7] > 0 then redis.call('EXPIREAT', b, lv[7]) end
       end
       local held = tonumber(state[2] or '0') + tonumber(state[3] or '0')
-      if held + amount > lv.budget then
-        local r = p .. ':r:' .. lv.period
-        local stale = redis.call('ZRANGEBYSCORE', r, '-inf', now)
-        for _, member in ipairs(stale) do
-          local units = tonumber(string.match(member, ':(%d+)$'))
-          redis.call('HINCRBY', b, 'res', -units)
-          held = held - units
-        end
-        if #stale > 0 then redis.call('ZREMRANGEBYSCORE', r, '-inf', now) end
-        if held + amount > lv.budget then verdict = {'budget', l - 1, held} break end
+      if held + amount > budget and not purged then
+        purge(); purged = true
+        state = redis.call('HMGET', b, 'seeded', 'spend', 'res')
+        held = tonumber(state[2] or '0') + tonumber(state[3] or '0')
       end
+      if held + amount > budget then verdict = {'budget', l - 1, held} break end
     end
     report[#report + 1] = used_r
     report[#report + 1] = used_t
@@ -119,22 +126,22 @@ for a = 1, int() do
   if verdict then
     results[a] = verdict
   else
-    for _, lv in ipairs(levels) do
-      local p = lv.p
-      if lv.par >= 0 then
-        redis.call('ZADD', p .. ':p', deadline, rid)
-        redis.call('PEXPIRE', p .. ':p', deadline - now + 60000)
-      end
-      if lv.rpm >= 0 then
+    local holds = false
+    for _, lv in ipairs(set) do
+      local p = lv[1]
+      if lv[6] >= 0 then redis.call('INCR', p .. ':n'); holds = true end
+      if lv[4] >= 0 then
         local m = p .. ':m:' .. minute
         if redis.call('INCR', m) == 1 then redis.call('EXPIRE', m, 120) end
       end
-      if lv.budget >= 0 and amount > 0 then
-        local r = p .. ':r:' .. lv.period
-        redis.call('HINCRBY', p .. ':b:' .. lv.period, 'res', amount)
-        redis.call('ZADD', r, deadline, rid .. ':' .. amount)
-        redis.call('PEXPIRE', r, deadline - now + 60000)
+      if lv[3] >= 0 and amount > 0 then
+        redis.call('HINCRBY', p .. ':b:' .. lv[2], 'res', amount)
+        holds = true
       end
+    end
+    if holds then
+      redis.call('ZADD', 'al:if', deadline, rid)
+      redis.call('SET', 'al:if:' .. rid, id .. '|' .. amount)
     end
     results[a] = report
   end
