@@ -11,9 +11,8 @@ from litestar.response import Stream
 
 from app.auth.principal import Principal
 from app.gateway import formats
-from app.gateway.estimates import streamed_text
 from app.gateway.requests import require_model
-from app.gateway.service import GatewayService, _Call, _counted, counts_of, supports
+from app.gateway.service import GatewayService, _Call, counts_of, supports
 from app.gateway.streaming import relay, relay_native, translated
 from app.providers.base import UpstreamReply, Usage
 from app.providers.openai_compatible import responses_usage_of
@@ -120,17 +119,9 @@ async def serve(service: GatewayService, dialect: Dialect, principal: Principal,
         return False, await provider.stream_chat(http, deployment, stream_body)
 
     native, upstream = await service._run(call, body, None, opened)
-    health = service.rt.router.health
 
     async def settle(usage: Usage | None, status: str, events: list[bytes] | None = None) -> None:
-        assert call.deployment is not None
-        health.ended(str(call.deployment.id))
-        if status == "success":
-            await health.succeeded(str(call.deployment.id), call.attempt_started)
-        if usage is not None:
-            await service._finish(call, status, counts_of(usage))
-        else:
-            await service._finish(call, status, _counted(chat_body, streamed_text(events or [])), estimated=True)
+        await service._stream_ended(call, chat_body, usage, status, events or [])
 
     if native:
         events = relay_native(upstream, usage_of=dialect.native_usage, on_end=settle)

@@ -193,21 +193,26 @@ class GatewayService:
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         upstream = await self._run(call, body, stream_capability,
                                    lambda p, d, b: getattr(p, stream_capability)(self.rt.http, d, b))
-        health = self.rt.router.health
 
         async def on_end(usage: Usage | None, events: list[bytes], status: str) -> None:
-            assert call.deployment is not None
-            health.ended(str(call.deployment.id))
-            if status == "success":
-                await health.succeeded(str(call.deployment.id), call.attempt_started)
-            if usage is not None:
-                await self._finish(call, status, counts_of(usage))
-            else:
-                # The upstream never said (an older server, or the stream ended early): count ourselves.
-                await self._finish(call, status, _counted(body, streamed_text(events)), estimated=True)
+            await self._stream_ended(call, body, usage, status, events)
 
         return Stream(relay(upstream, strip_usage=not wants_usage, on_end=on_end), media_type="text/event-stream",
                       headers={**_SSE_HEADERS, **call.headers})
+
+    async def _stream_ended(self, call: _Call, body: dict[str, Any], usage: Usage | None, status: str,
+                            events: list[bytes]) -> None:
+        """A relayed stream is over: the deployment's health hears of it, then the request is settled
+        and recorded — with the upstream's usage, or tokens counted here when it reported none."""
+        assert call.deployment is not None
+        health = self.rt.router.health
+        health.ended(str(call.deployment.id))
+        if status == "success":
+            await health.succeeded(str(call.deployment.id), call.attempt_started)
+        if usage is not None:
+            await self._finish(call, status, counts_of(usage))
+        else:
+            await self._finish(call, status, _counted(body, streamed_text(events)), estimated=True)
 
     async def embeddings(self, principal: Principal, body: dict[str, Any]) -> Response:
         require_input(body)
