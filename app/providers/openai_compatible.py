@@ -18,6 +18,7 @@ from app.providers.base import (
     request_timeout,
 )
 from app.providers.errors import transport_error, upstream_error
+from app.providers.sse import sse_events
 
 _encode = msgspec.json.Encoder().encode
 
@@ -92,19 +93,8 @@ class OpenAIStream:
     def __init__(self, response: httpx.Response) -> None:
         self._response = response
 
-    async def events(self) -> AsyncIterator[bytes]:
-        buffer = b""
-        async for chunk in self._response.aiter_raw():
-            buffer += chunk
-            if b"\r\n" in buffer:
-                buffer = buffer.replace(b"\r\n", b"\n")
-            start = 0
-            while (end := buffer.find(b"\n\n", start)) >= 0:
-                yield buffer[start : end + 2]
-                start = end + 2
-            buffer = buffer[start:]
-        if buffer.strip():
-            yield buffer.rstrip(b"\n") + b"\n\n"
+    def events(self) -> AsyncIterator[bytes]:
+        return sse_events(self._response)
 
     async def aclose(self) -> None:
         await self._response.aclose()

@@ -26,25 +26,13 @@ from app.providers.anthropic.wire import (
     error_of,
 )
 from app.providers.base import Usage
+from app.providers.sse import sse_events
 
 _encode = msgspec.json.Encoder().encode
 _DONE = b"data: [DONE]\n\n"
 
 
-async def raw_events(response: httpx.Response) -> AsyncIterator[bytes]:
-    """Whole SSE events (`...\\n\\n`) as they arrive, line endings normalised."""
-    buffer = b""
-    async for chunk in response.aiter_raw():
-        buffer += chunk
-        if b"\r" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n")
-        start = 0
-        while (end := buffer.find(b"\n\n", start)) >= 0:
-            yield buffer[start : end + 2]
-            start = end + 2
-        buffer = buffer[start:]
-    if buffer.strip():
-        yield buffer.rstrip(b"\n") + b"\n\n"
+raw_events = sse_events  # Anthropic's events, whole (`event:` and `data:` lines)
 
 
 def parse_event(event: bytes) -> tuple[str, bytes]:
