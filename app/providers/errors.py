@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import msgspec
 
@@ -82,3 +84,28 @@ def transport_error(exc: httpx.HTTPError, deployment: Deployment) -> GatewayErro
     if isinstance(exc, httpx.TimeoutException):
         return UpstreamTimeout(f"{label} timed out", code="upstream_timeout")
     return UpstreamFailed(f"{label} could not be reached", code="upstream_unreachable")
+
+
+ErrorOf = Callable[[httpx.Response, bytes, Deployment], GatewayError]
+
+
+def _default_error(response: httpx.Response, content: bytes, deployment: Deployment) -> GatewayError:
+    return upstream_error(response.status_code, content, deployment, retry_after=response.headers.get("retry-after"))
+
+
+async def send_checked(client: httpx.AsyncClient, request: httpx.Request, deployment: Deployment, *,
+                       stream: bool = False, auth: httpx.Auth | None = None,
+                       error_of: ErrorOf = _default_error) -> httpx.Response:
+    """Send to the upstream; a transport failure or an error answer (read, then closed) becomes the
+    gateway's error. For `stream=True` the caller reads the good response and must close it."""
+    try:
+        response = await client.send(request, stream=stream, auth=auth)
+        if response.status_code >= 400:
+            try:
+                content = await response.aread()
+            finally:
+                await response.aclose()
+            raise error_of(response, content, deployment)
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, deployment) from None
+    return response

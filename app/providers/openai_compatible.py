@@ -17,7 +17,7 @@ from app.providers.base import (
     Usage,
     request_timeout,
 )
-from app.providers.errors import transport_error, upstream_error
+from app.providers.errors import send_checked
 from app.providers.sse import sse_events
 
 _encode = msgspec.json.Encoder().encode
@@ -121,13 +121,7 @@ class OpenAICompatible:
     async def _post(self, client: httpx.AsyncClient, deployment: Deployment, path: str, body: dict[str, Any]) -> UpstreamReply:
         request = client.build_request("POST", self._url(deployment, path), content=_encode(body),
                                        headers=self._headers(deployment), timeout=request_timeout(client, deployment))
-        try:
-            response = await client.send(request)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, deployment) from None
-        content = response.content
-        if response.status_code >= 400:
-            raise upstream_error(response.status_code, content, deployment, retry_after=response.headers.get("retry-after"))
+        content = (await send_checked(client, request, deployment)).content
         return UpstreamReply(body=content, usage=usage_of(content))
 
     async def chat(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> UpstreamReply:
@@ -184,13 +178,7 @@ class OpenAICompatible:
                              media_type=media_type)
 
     async def _send(self, client: httpx.AsyncClient, deployment: Deployment, request: httpx.Request) -> tuple[bytes, str]:
-        try:
-            response = await client.send(request)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, deployment) from None
-        if response.status_code >= 400:
-            raise upstream_error(response.status_code, response.content, deployment,
-                                 retry_after=response.headers.get("retry-after"))
+        response = await send_checked(client, request, deployment)
         return response.content, response.headers.get("content-type", "application/octet-stream")
 
     async def _open_stream(self, client: httpx.AsyncClient, deployment: Deployment, path: str,
@@ -198,17 +186,7 @@ class OpenAICompatible:
         request = client.build_request("POST", self._url(deployment, path), content=_encode(body),
                                        headers=self._headers(deployment),
                                        timeout=request_timeout(client, deployment, stream=True))
-        try:
-            response = await client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, deployment) from None
-        if response.status_code >= 400:
-            try:
-                content = await response.aread()
-            finally:
-                await response.aclose()
-            raise upstream_error(response.status_code, content, deployment, retry_after=response.headers.get("retry-after"))
-        return OpenAIStream(response)
+        return OpenAIStream(await send_checked(client, request, deployment, stream=True))
 
 
 PRESETS = (

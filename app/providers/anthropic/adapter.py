@@ -15,7 +15,7 @@ from app.providers.anthropic.response import to_chat_completion
 from app.providers.anthropic.stream import AnthropicChatStream, AnthropicEventStream
 from app.providers.anthropic.wire import decode_message, decode_token_count, decode_usage_only, error_of
 from app.providers.base import Deployment, UpstreamReply, Usage, request_timeout
-from app.providers.errors import transport_error, upstream_error
+from app.providers.errors import send_checked, upstream_error
 
 DEFAULT_API_BASE = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -67,17 +67,7 @@ class Anthropic:
         request = client.build_request("POST", self._url(deployment, path), content=encode(body),
                                        headers=self._headers(deployment, beta),
                                        timeout=request_timeout(client, deployment, stream=stream))
-        try:
-            response = await client.send(request, stream=stream)
-            if response.status_code >= 400:
-                try:
-                    content = await response.aread()
-                finally:
-                    await response.aclose()
-                raise self._error(response, content, deployment)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, deployment) from None
-        return response
+        return await send_checked(client, request, deployment, stream=stream, error_of=self._error)
 
     # OpenAI chat in and out.
 

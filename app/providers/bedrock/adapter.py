@@ -21,7 +21,7 @@ from app.providers.bedrock.converse_reply import ConverseStream, chat_completion
 from app.providers.bedrock.converse_request import converse_body
 from app.providers.bedrock.signing import AwsCredentials, SigV4Auth
 from app.providers.bedrock.wire import ErrorBody
-from app.providers.errors import transport_error, upstream_error
+from app.providers.errors import send_checked, upstream_error
 
 _encode = msgspec.json.Encoder().encode
 SERVICE = "bedrock"
@@ -108,17 +108,7 @@ class Bedrock:
         request = client.build_request("POST", self._url(deployment, action), content=_encode(payload),
                                        headers={"content-type": "application/json", "accept": accept, **headers},
                                        timeout=request_timeout(client, deployment, stream=stream))
-        try:
-            response = await client.send(request, stream=stream, auth=auth)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, deployment) from None
-        if response.status_code >= 400:
-            try:
-                content = await response.aread()
-            finally:
-                await response.aclose()
-            raise _error(response, content, deployment)
-        return response
+        return await send_checked(client, request, deployment, stream=stream, auth=auth, error_of=_error)
 
     async def chat(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> UpstreamReply:
         response = await self._send(client, deployment, "converse", converse_body(body))

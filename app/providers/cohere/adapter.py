@@ -9,17 +9,23 @@ from typing import Any
 import httpx
 import msgspec
 
-from app.lib.errors import InvalidRequest, UpstreamFailed
+from app.lib.errors import GatewayError, InvalidRequest, UpstreamFailed
 from app.providers.base import Deployment, UpstreamReply, Usage, request_timeout
 from app.providers.cohere.chat_reply import CohereStream, chat_completion
 from app.providers.cohere.chat_request import chat_body
 from app.providers.cohere.wire import FAILED_FINISH_REASONS, EmbedResponse, ErrorBody, RerankResponse
-from app.providers.errors import transport_error, upstream_error
+from app.providers.errors import send_checked, upstream_error
 
 _encode = msgspec.json.Encoder().encode
 DEFAULT_API_BASE = "https://api.cohere.com"
 # Cohere answers an invalid key with its own 498; the gateway treats it as the 401 it means.
 STATUS_ALIASES = {498: 401}
+
+
+def _error_of(response: httpx.Response, content: bytes, deployment: Deployment) -> GatewayError:
+    status = STATUS_ALIASES.get(response.status_code, response.status_code)
+    return upstream_error(status, content, deployment, retry_after=response.headers.get("retry-after"),
+                          message=_message_of(content))
 
 
 def _message_of(content: bytes) -> str | None:
@@ -48,19 +54,7 @@ class Cohere:
             headers["authorization"] = f"Bearer {deployment.api_key}"
         request = client.build_request("POST", self._url(deployment, path), content=_encode(payload), headers=headers,
                                        timeout=request_timeout(client, deployment, stream=stream))
-        try:
-            response = await client.send(request, stream=stream)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, deployment) from None
-        if response.status_code >= 400:
-            try:
-                content = await response.aread()
-            finally:
-                await response.aclose()
-            status = STATUS_ALIASES.get(response.status_code, response.status_code)
-            raise upstream_error(status, content, deployment, retry_after=response.headers.get("retry-after"),
-                                 message=_message_of(content))
-        return response
+        return await send_checked(client, request, deployment, stream=stream, error_of=_error_of)
 
     async def chat(self, client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]) -> UpstreamReply:
         payload = chat_body(body, deployment.upstream_model, stream=False)

@@ -16,7 +16,7 @@ import msgspec
 
 from app.lib.errors import GatewayError
 from app.providers.base import Deployment, request_timeout
-from app.providers.errors import transport_error, upstream_error
+from app.providers.errors import send_checked, upstream_error
 
 T = TypeVar("T")
 _encode = msgspec.json.Encoder().encode
@@ -91,28 +91,15 @@ def _request(client: httpx.AsyncClient, deployment: Deployment, url: httpx.URL, 
 async def post(client: httpx.AsyncClient, deployment: Deployment, url: httpx.URL, payload: dict[str, Any], *,
                headers: dict[str, str], auth: httpx.Auth | None = None) -> bytes:
     request = _request(client, deployment, url, payload, headers)
-    try:
-        response = await client.send(request, auth=auth)
-    except httpx.HTTPError as exc:
-        raise transport_error(exc, deployment) from None
-    content = response.content
-    if response.status_code >= 400:
-        raise google_error(response.status_code, content, deployment, retry_after=response.headers.get("retry-after"))
-    return content
+    return (await send_checked(client, request, deployment, auth=auth, error_of=_google_error_of)).content
 
 
 async def open_stream(client: httpx.AsyncClient, deployment: Deployment, url: httpx.URL, payload: dict[str, Any], *,
                       headers: dict[str, str], auth: httpx.Auth | None = None) -> httpx.Response:
     """The upstream response, open and unread: the caller streams it and must close it."""
     request = _request(client, deployment, url, payload, headers, stream=True)
-    try:
-        response = await client.send(request, auth=auth, stream=True)
-    except httpx.HTTPError as exc:
-        raise transport_error(exc, deployment) from None
-    if response.status_code >= 400:
-        try:
-            content = await response.aread()
-        finally:
-            await response.aclose()
-        raise google_error(response.status_code, content, deployment, retry_after=response.headers.get("retry-after"))
-    return response
+    return await send_checked(client, request, deployment, stream=True, auth=auth, error_of=_google_error_of)
+
+
+def _google_error_of(response: httpx.Response, content: bytes, deployment: Deployment):
+    return google_error(response.status_code, content, deployment, retry_after=response.headers.get("retry-after"))
