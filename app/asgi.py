@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 
 from app.admin.accounts.controller import AccountController
@@ -24,6 +25,7 @@ from app.identity.controller import LoginController
 from app.identity.sso.controller import SsoConfigController, SsoController
 from app.lib.errors import EXCEPTION_HANDLERS
 from app.lib.logs import configure_logging
+from app.lib.request_context import RequestContextMiddleware
 from app.lib.observability import init_sentry
 from app.provisioning.controller import ZitadelWebhookController
 from app.runtime import start_runtime, stop_runtime
@@ -53,6 +55,7 @@ def create_app() -> Litestar:
     return Litestar(
         route_handlers=ROUTES,
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[DefineMiddleware(RequestContextMiddleware)],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="Alchemi Studio Console", version="0.1.0", path="/docs"),

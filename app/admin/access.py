@@ -15,6 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers import BaseRouteHandler
 
+from app.audit.actor import set_actor
 from app.auth import rbac
 from app.auth.principal import Principal
 from app.lib.errors import PermissionDenied
@@ -50,6 +51,7 @@ async def permitted(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if rule.in_account:
         require_account()
     connection.state.principal = principal
+    set_actor(principal)
 
 
 async def _principal(request: Request) -> Principal:

@@ -16,6 +16,7 @@ APP_CONFIG = AppConfig(
             "app.db.tables.usage",
             "app.db.tables.provisioning",
             "app.db.tables.invitations",
+            "app.db.tables.audit",
         ],
         exclude_imported=True,
     ),

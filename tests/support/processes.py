@@ -86,8 +86,10 @@ class Cluster:
         return self._spawn("worker", ["worker"], None, extra_env)
 
     def migrate(self) -> None:
-        subprocess.run([sys.executable, "-m", "app.cli", "migrate"], cwd=ROOT, env=self.env, check=True,
-                       capture_output=True)
+        done = subprocess.run([sys.executable, "-m", "app.cli", "migrate"], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"alchemi migrate failed ({done.returncode}):\n{done.stderr[-4000:]}")
 
     def stop_all(self) -> None:
         for process in reversed(self.processes):

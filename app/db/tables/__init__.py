@@ -2,6 +2,7 @@
 `app.tenancy.scoped`, never queried by hand."""
 
 from app.db.tables.accounts import Account, AccountAdmin
+from app.db.tables.audit import AuditEvent
 from app.db.tables.identity import Organization, Team, TeamMembership, User
 from app.db.tables.invitations import Invitation
 from app.db.tables.keys import VirtualKey
@@ -11,11 +12,11 @@ from app.db.tables.usage import BudgetAlert, BudgetUsage, SpendDaily, UsageOutbo
 
 TENANT_TABLES = (
     AccountAdmin, Organization, Team, TeamMembership, User, VirtualKey, ModelDeployment, UsageRecord, SpendDaily,
-    BudgetUsage, BudgetAlert, Invitation, ZitadelUser,
+    BudgetUsage, BudgetAlert, Invitation, ZitadelUser, AuditEvent,
 )
 
 __all__ = [
-    "TENANT_TABLES", "Account", "AccountAdmin", "BudgetAlert", "BudgetUsage", "Invitation", "ModelDeployment", "Organization",
+    "TENANT_TABLES", "Account", "AccountAdmin", "AuditEvent", "BudgetAlert", "BudgetUsage", "Invitation", "ModelDeployment", "Organization",
     "ProvisioningEvent", "SpendDaily", "Team", "TeamMembership", "UsageOutbox", "UsageRecord", "User", "VirtualKey",
     "ZitadelUser",
 ]
