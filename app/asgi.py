@@ -19,12 +19,14 @@ from app.admin.organizations.controller import OrganizationController
 from app.admin.spend.controller import SpendController
 from app.admin.teams.controller import TeamController
 from app.admin.users.controller import UserController
+from app.audit.controller import AuditLogController
 from app.gateway.controllers import ChatController, DialectController, ForwardedController
+from app.guardrails.controller import GuardrailsController
 from app.health import HealthController, metrics
 from app.identity.controller import LoginController
 from app.identity.sso.controller import SsoConfigController, SsoController
 from app.lib.errors import EXCEPTION_HANDLERS
-from app.lib.logs import configure_logging
+from app.lib.logs import AccessLog, configure_logging
 from app.lib.request_context import RequestContextMiddleware
 from app.lib.observability import init_sentry
 from app.provisioning.controller import ZitadelWebhookController
@@ -35,7 +37,7 @@ ROUTES = [
     HealthController, metrics, ChatController, ForwardedController, DialectController, AccountController, ModelController, KeyController, UserController,
     TeamController, OrganizationController, SpendController, RouterSettingsController,
     InvitationController, InvitationLinkController, EmailSettingsController, ZitadelWebhookController,
-    LoginController, SsoController, SsoConfigController,
+    LoginController, SsoController, SsoConfigController, AuditLogController, GuardrailsController,
 ]
 
 
@@ -55,7 +57,7 @@ def create_app() -> Litestar:
     return Litestar(
         route_handlers=ROUTES,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[DefineMiddleware(RequestContextMiddleware)],
+        middleware=[DefineMiddleware(RequestContextMiddleware), DefineMiddleware(AccessLog)],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="Alchemi Studio Console", version="0.1.0", path="/docs"),

@@ -1,8 +1,10 @@
-"""/health/liveliness and /health/readiness (PostgreSQL, Redis, a live worker heartbeat)."""
+"""/health/liveliness and /health/readiness (PostgreSQL, Redis, a live worker heartbeat), /health (background
+deployment checks) and /metrics (Prometheus)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import msgspec
 from litestar import Controller, Response, get
@@ -10,9 +12,13 @@ from litestar import Controller, Response, get
 from app.admin.access import PRINCIPAL, permitted
 from app.auth.principal import Principal
 from app.lib.jobs import USAGE_QUEUE
-from app.lib.metrics import REGISTRY
+from app.lib import worker_metrics
+from app.lib.metrics import REGISTRY, render_family
 from app.runtime import runtime
 from app.tenancy.context import require_account
+
+log = logging.getLogger("alchemi.health")
+_FLEET_TIMEOUT_S = 1.0
 
 
 class Readiness(msgspec.Struct):
@@ -30,10 +36,21 @@ async def _check(probe) -> str:
     return "ok"
 
 
-@get("/metrics", media_type="text/plain; version=0.0.4", sync_to_thread=False, tags=["health"])
-def metrics() -> str:
-    """Prometheus scrape endpoint (process-local counters; scrape every API process)."""
-    return REGISTRY.render()
+@get("/metrics", media_type="text/plain; version=0.0.4", tags=["health"], opt={"access_log": False})
+async def metrics() -> str:
+    """Prometheus scrape endpoint: this process's counters (scrape every API process), then what Redis holds
+    for the whole fleet (queue depths, worker job timings, worker-published gauges). A slow or failing Redis
+    costs at most `_FLEET_TIMEOUT_S` and shows as `alchemi_fleet_metrics_up 0`, never as a failed scrape."""
+    local = REGISTRY.render()
+    try:
+        fleet = await asyncio.wait_for(worker_metrics.fleet_lines(runtime().redis, (USAGE_QUEUE,)), _FLEET_TIMEOUT_S)
+        up = 1.0
+    except Exception as exc:  # noqa: BLE001 - any failure (timeout, Redis down, odd data) only drops the fleet part
+        log.warning("fleet metrics unavailable", extra={"error": type(exc).__name__})
+        fleet, up = [], 0.0
+    fleet += render_family("alchemi_fleet_metrics_up", "gauge", "1 when the Redis-held fleet metrics were read",
+                           (), [((), up)])
+    return local + "\n".join(fleet) + "\n"
 
 
 class DeploymentHealthReport(msgspec.Struct):
@@ -56,11 +73,11 @@ class HealthController(Controller):
         unhealthy = [r for r in results if not r["healthy"]]
         return DeploymentHealthReport(healthy, unhealthy, len(healthy), len(unhealthy))
 
-    @get("/liveliness", sync_to_thread=False)
+    @get("/liveliness", sync_to_thread=False, opt={"access_log": False})
     def liveliness(self) -> dict[str, str]:
         return {"status": "alive"}
 
-    @get("/readiness")
+    @get("/readiness", opt={"access_log": False})
     async def readiness(self) -> Response[Readiness]:
         rt = runtime()
 

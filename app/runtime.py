@@ -16,6 +16,8 @@ from app.billing.limits import Limiter
 from app.billing.usage import UsageBuffer
 from app.db.piccolo_conf import DB
 from app.gateway.catalog import DeploymentCatalog
+from app.guardrails.cache import GuardrailsCache
+from app.guardrails.hits import HitBuffer
 from app.identity.sessions import Sessions
 from app.gateway.routing.health import DeploymentHealth
 from app.gateway.routing.router import Router
@@ -44,6 +46,8 @@ class Runtime:
     usage: UsageBuffer
     limiter: Limiter
     router: Router
+    guardrails: GuardrailsCache
+    guardrail_hits: HitBuffer
 
     @property
     def db(self):
@@ -100,9 +104,12 @@ async def start_runtime(settings: Settings) -> Runtime:
             on_budget_full=lambda level, used: report_full_budget(redis, level, used),
         ),
         router=Router(redis, DeploymentHealth(redis, bus)),
+        guardrails=GuardrailsCache(bus, ttl=settings.auth_cache_ttl),
+        guardrail_hits=HitBuffer(redis, interval=settings.usage_flush_interval),
     )
     await bus.start()
     _runtime.usage.start()
+    _runtime.guardrail_hits.start()
     usage = _runtime.usage
     REGISTRY.register(Gauge("alchemi_usage_events_pending", "Usage events not yet handed to the workers",
                             lambda: usage.pending))
@@ -118,6 +125,11 @@ async def stop_runtime() -> None:
         await current.usage.stop()
     except Exception:  # noqa: BLE001
         log.error("usage events could not be handed to the workers at shutdown", extra={"pending": current.usage.pending})
+    try:
+        await current.guardrail_hits.stop()
+    except Exception:  # noqa: BLE001
+        log.error("guardrail hits could not be handed to the workers at shutdown",
+                  extra={"pending": current.guardrail_hits.pending})
     await current.bus.stop()
     await current.http.aclose()
     await current.redis.aclose()

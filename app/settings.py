@@ -54,6 +54,17 @@ class Settings(msgspec.Struct, frozen=True):
     # The API and workers connect as the application role (no BYPASSRLS, owns nothing). Unset: they use
     # DATABASE_URL, and row-level security no longer guards them unless that role is subject to it.
     app_database_url: str = ""
+    # Audit trail: shipping to OpenObserve (workers; unset URL: events stay in PostgreSQL only) and retention.
+    openobserve_url: str | None = None
+    openobserve_org: str = "default"
+    openobserve_stream: str = "alchemi_audit"
+    openobserve_user: str | None = None
+    openobserve_password: str | None = None
+    audit_log_retention_days: int = 90  # 0: keep forever
+    audit_ship_interval: int = 5
+    audit_ship_batch_size: int = 500
+    audit_ship_timeout: float = 10.0
+    audit_ship_max_backoff: float = 300.0
 
 
 def _env(name: str, *aliases: str, default: str | None = None) -> str | None:
@@ -76,6 +87,13 @@ def _smtp_tls(value: str) -> str:
 def _email_mode(value: str) -> str:
     if value not in ("central", "tenant_first"):
         raise RuntimeError("EMAIL_MODE must be 'central' or 'tenant_first'")
+    return value
+
+
+def _at_least(name: str, default: str, lowest: int) -> int:
+    value = int(_env(name, default=default) or default)
+    if value < lowest:
+        raise RuntimeError(f"{name} must be at least {lowest}")
     return value
 
 
@@ -133,4 +151,14 @@ def get_settings() -> Settings:
         zitadel_callback_url=_env("ZITADEL_CALLBACK_URL"),
         # Console sessions live at most 8 hours, whatever is configured.
         session_ttl=min(int(_env("ALCHEMI_SESSION_TTL", default=str(8 * 3600))), 8 * 3600),
+        openobserve_url=_env("OPENOBSERVE_URL"),
+        openobserve_org=_env("OPENOBSERVE_ORG", default="default"),
+        openobserve_stream=_env("OPENOBSERVE_STREAM", default="alchemi_audit"),
+        openobserve_user=_env("OPENOBSERVE_USER"),
+        openobserve_password=_env("OPENOBSERVE_PASSWORD"),
+        audit_log_retention_days=_at_least("ALCHEMI_AUDIT_LOG_RETENTION_DAYS", "90", 0),
+        audit_ship_interval=_at_least("ALCHEMI_AUDIT_SHIP_INTERVAL", "5", 1),
+        audit_ship_batch_size=min(_at_least("ALCHEMI_AUDIT_SHIP_BATCH_SIZE", "500", 1), 1000),
+        audit_ship_timeout=float(_env("ALCHEMI_AUDIT_SHIP_TIMEOUT", default="10")),
+        audit_ship_max_backoff=float(_env("ALCHEMI_AUDIT_SHIP_MAX_BACKOFF", default="300")),
     )

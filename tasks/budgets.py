@@ -1,4 +1,5 @@
-"""Budget upkeep: moving periods on, restoring Redis counters after a data loss, delivering alerts."""
+"""Budget upkeep: moving periods on, restoring Redis counters after a data loss, delivering alerts, and
+recording a full budget's refusals (the 100 % alert and the `budget.blocked` audit event)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import httpx
 import msgspec
 from arq import Retry
 
+from app.audit.actor import SYSTEM
+from app.audit.record import record_on
 from app.billing.limits import ALIVE_KEY, BUDGET_KEY_TTL, LIFETIME, SEED, to_units
 from app.billing.periods import current_period
+from app.lib import request_context
 from app.lib.invalidation import CHANNEL
 from app.lib.jobs import enqueue
 from app.tenancy.database import bind_account
@@ -158,15 +162,40 @@ RETURNING id
 
 
 async def record_budget_refusal(ctx: dict[str, Any], account_id: str, level: str, entity_id: str, period: int,
-                                spend: str, max_budget: str) -> int | None:
-    """A request was refused because a budget is full: that is the 100 % alert (once per period).
+                                spend: str, max_budget: str, request_id: str | None = None) -> int | None:
+    """A request was refused because a budget is full: that is the 100 % alert (once per period), and
+    the audit event `budget.blocked` (once per level, entity and period, so an exhausted budget refusing
+    every request does not flood the trail), both in one transaction. `request_id` is the first refused
+    request's.
 
     Reservations keep admitted spend below the budget, so the ledger alone may never reach 100 %."""
+    period_end = datetime.fromtimestamp(period, tz=timezone.utc)
     async with ctx["db"].acquire() as conn, conn.transaction():
         await bind_account(conn, account_id)
-        alert_id = await conn.fetchval(_FULL, UUID(account_id), level, UUID(entity_id),
-                                       datetime.fromtimestamp(period, tz=timezone.utc), Decimal(spend),
+        alert_id = await conn.fetchval(_FULL, UUID(account_id), level, UUID(entity_id), period_end, Decimal(spend),
                                        Decimal(max_budget))
+        await _record_block(conn, UUID(account_id), level, entity_id, period_end, spend, max_budget, request_id)
     if alert_id is not None:
         await enqueue(ctx["redis"], "deliver_budget_alert", alert_id, job_id=f"budget-alert-{alert_id}")
     return alert_id
+
+
+# Serialises the jobs of one (level, entity, period): the check below and the insert are then one step.
+_LOCK_BLOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+_BLOCK_RECORDED = """
+SELECT EXISTS (SELECT 1 FROM audit_events WHERE account_id = $1 AND action = 'budget.blocked' AND target_id = $2
+               AND detail->>'level' = $3 AND detail->>'period_end' = $4)
+"""
+
+
+async def _record_block(conn, account_id: UUID, level: str, entity_id: str, period_end: datetime, spend: str,
+                        max_budget: str, request_id: str | None) -> None:
+    # The ledger may have written the 100 % alert first, so the alert's row cannot tell whether this
+    # period's block was recorded: the trail itself is asked.
+    await conn.execute(_LOCK_BLOCK, f"budget.blocked:{level}:{entity_id}:{period_end.isoformat()}")
+    if await conn.fetchval(_BLOCK_RECORDED, account_id, entity_id, level, period_end.isoformat()):
+        return
+    request_context.set_request(request_id)
+    await record_on(conn, "budget.blocked", account_id=account_id, target_type=level, target_id=entity_id,
+                    detail={"level": level, "period_end": period_end, "spend": spend, "max_budget": max_budget},
+                    outcome="denied", actor=SYSTEM)

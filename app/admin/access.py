@@ -5,10 +5,13 @@ the request's parameters and body are read: it authenticates the caller (401), l
 the role table and refuses a role that may not call it (403 permission_error), refuses a role whose
 reach has no anchor (an org admin's key outside any organization, a team admin's outside any team, a
 key of no user), and makes an account-scoped route name its account. What the caller then reaches
-inside the account is app/admin/reach.py; what it may hand out is app/admin/grants.py.
+inside the account is app/admin/reach.py; what it may hand out is app/admin/grants.py. Each refusal
+by role or anchor is an `access.denied` audit event (outcome "denied") of the caller's account.
 """
 
 from __future__ import annotations
+
+import logging
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -16,11 +19,14 @@ from litestar.di import Provide
 from litestar.handlers import BaseRouteHandler
 
 from app.audit.actor import set_actor
+from app.audit.record import record
 from app.auth import rbac
 from app.auth.principal import Principal
 from app.lib.errors import PermissionDenied
 from app.runtime import runtime
 from app.tenancy.context import require_account
+
+log = logging.getLogger("alchemi.access")
 
 
 async def _authenticate(connection: ASGIConnection) -> Principal:
@@ -41,17 +47,30 @@ async def permitted(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if method == "OPTIONS":  # Litestar's own answer listing the methods: nothing to protect
         return
     principal = await _authenticate(connection)
+    set_actor(principal)
     rule = rbac.rule_for(method, path)
-    if rule is None:  # a guarded route the table does not list: refuse rather than guess
-        raise PermissionDenied(f"{method} {path} is not in the role table", code="route_not_permitted")
-    if not rule.allows(principal.role):
-        raise PermissionDenied(f"The role '{principal.role}' may not call {method} {path}", code="role_not_permitted")
-    if rule.anchored:
-        _check_anchor(principal)
+    try:
+        if rule is None:  # a guarded route the table does not list: refuse rather than guess
+            raise PermissionDenied(f"{method} {path} is not in the role table", code="route_not_permitted")
+        if not rule.allows(principal.role):
+            raise PermissionDenied(f"The role '{principal.role}' may not call {method} {path}",
+                                   code="role_not_permitted")
+        if rule.anchored:
+            _check_anchor(principal)
+    except PermissionDenied as refusal:
+        await _record_denial(method, path, refusal)
+        raise
     if rule.in_account:
         require_account()
     connection.state.principal = principal
-    set_actor(principal)
+
+
+async def _record_denial(method: str, path: str, refusal: PermissionDenied) -> None:
+    try:
+        await record("access.denied", target_type="route", target_id=f"{method} {path}", outcome="denied",
+                     detail={"code": refusal.code})
+    except Exception:  # noqa: BLE001 - the caller is refused either way; a lost event must not turn 403 into 500
+        log.warning("could not record a refused call", extra={"route": f"{method} {path}", "code": refusal.code})
 
 
 async def _principal(request: Request) -> Principal:

@@ -112,6 +112,21 @@ PERMISSIONS: dict[str, Rule] = {
     "GET /sso/config": Rule(_ACCOUNT),
     "PUT /sso/config": Rule(_ACCOUNT),
     "DELETE /sso/config": Rule(_ACCOUNT),
+    # The audit trail: the account admin reads the account's; the super admin any account's, or all of them
+    # (and the events no account owns) without x-alchemi-account-id.
+    "GET /audit/logs": Rule(_ACCOUNT, in_account=False),
+    # Guardrails: the account admin configures them and reads their hit log (which keys and users tripped
+    # what) and custom patterns (they describe what the account treats as secret). Org and team admins may
+    # read which guards run: their people's requests go through them.
+    "GET /copilot/guardrails/config": Rule(_TEAM),
+    "PUT /copilot/guardrails/config": Rule(_ACCOUNT),
+    "POST /copilot/guardrails/config/{guard_type}/toggle": Rule(_ACCOUNT),
+    "PUT /copilot/guardrails/config/{guard_type}": Rule(_ACCOUNT),
+    "GET /copilot/guardrails/patterns": Rule(_ACCOUNT),
+    "POST /copilot/guardrails/patterns": Rule(_ACCOUNT),
+    "PATCH /copilot/guardrails/patterns/{pattern_id}": Rule(_ACCOUNT),
+    "DELETE /copilot/guardrails/patterns/{pattern_id}": Rule(_ACCOUNT),
+    "GET /copilot/guardrails/audit": Rule(_ACCOUNT),
 }
 
 

@@ -13,6 +13,7 @@ import msgspec
 from app.billing.limits import LevelLimits, from_units
 from app.billing.usage import LEVEL_OWNER, UsageEvent, price_event
 from app.db.tables import BudgetUsage, UsageOutbox
+from app.lib import request_context
 from app.lib.jobs import enqueue
 from app.tenancy.context import require_account
 from app.tenancy.scoped import scoped
@@ -55,6 +56,7 @@ async def report_full_budget(jobs, level: LevelLimits, used_units: int) -> None:
     try:
         await enqueue(jobs, "record_budget_refusal", str(require_account()), level.level, level.entity_id,
                       level.period, str(from_units(used_units)), str(from_units(level.budget_units or 0)),
+                      request_context.request_id(),  # the audit event names the request refused
                       job_id=f"budget-full-{level.level}-{level.entity_id}-{level.period}")
     except Exception:  # noqa: BLE001 - an alert must never turn a clear 400 into a 500
         log.warning("could not queue the budget-full alert", extra={"level": level.level})

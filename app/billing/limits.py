@@ -20,6 +20,7 @@ and `al:alive`, set once every budget counter has been restored after Redis lost
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import logging
 import time
@@ -212,7 +213,8 @@ class Limiter:
 
     def _send_soon(self) -> None:
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.get_running_loop().create_task(self._send())
+            # A fresh context: the sender outlives the request that started it, and must not log as that request.
+            self._sender = asyncio.get_running_loop().create_task(self._send(), context=contextvars.Context())
 
     async def _send(self) -> None:
         while self._admissions or self._settlements:

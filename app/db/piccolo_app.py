@@ -17,6 +17,7 @@ APP_CONFIG = AppConfig(
             "app.db.tables.provisioning",
             "app.db.tables.invitations",
             "app.db.tables.audit",
+            "app.db.tables.guardrails",
         ],
         exclude_imported=True,
     ),

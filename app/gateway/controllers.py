@@ -8,6 +8,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 
 from app.gateway import dialects, formats
+from app.gateway.hooks import ERROR_HANDLERS, QUIET, counted, unique_request_id
 from app.gateway.requests import parse_body, refuse_routing_overrides
 from app.gateway.service import GatewayService
 from app.lib.errors import GatewayError, InvalidRequest
@@ -20,6 +21,7 @@ def _service() -> GatewayService:
 
 class ChatController(Controller):
     tags = ["data plane"]
+    before_request, exception_handlers, opt = unique_request_id, ERROR_HANDLERS, QUIET
 
     @post(["/v1/chat/completions", "/chat/completions"], status_code=200)
     async def chat_completions(self, request: Request) -> Response:
@@ -48,6 +50,7 @@ class ForwardedController(Controller):
     """Endpoints passed on to the vendors that have them; others answer 400 `unsupported_capability`."""
 
     tags = ["data plane"]
+    before_request, exception_handlers, opt = unique_request_id, ERROR_HANDLERS, QUIET
 
     @post(["/v1/images/generations", "/images/generations"], status_code=200)
     async def images(self, request: Request) -> Response:
@@ -96,6 +99,7 @@ class DialectController(Controller):
     """The OpenAI Responses API and the Anthropic Messages API, on every provider."""
 
     tags = ["data plane"]
+    before_request, exception_handlers, opt = unique_request_id, ERROR_HANDLERS, QUIET
 
     @post(["/v1/responses", "/responses"], status_code=200)
     async def responses(self, request: Request) -> Response:
@@ -125,5 +129,6 @@ class DialectController(Controller):
 
 
 def _anthropic_error(exc: GatewayError) -> Response:
+    counted(exc)
     body = formats.anthropic_error_body(exc.status, exc.message, request_id=exc.headers.get("x-request-id"))
     return Response(body, status_code=exc.status, headers=exc.headers)

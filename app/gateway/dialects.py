@@ -14,6 +14,7 @@ from app.gateway import formats
 from app.gateway.requests import require_model
 from app.gateway.service import GatewayService, _Call, counts_of, supports
 from app.gateway.streaming import relay, relay_native, translated
+from app.guardrails.gateway import screen_request
 from app.providers.base import UpstreamReply, Usage
 from app.providers.openai_compatible import responses_usage_of
 from app.providers.registry import get_provider
@@ -94,8 +95,9 @@ RESPONSES, MESSAGES = ResponsesDialect(), MessagesDialect()
 
 async def serve(service: GatewayService, dialect: Dialect, principal: Principal, body: dict[str, Any],
                 headers: dict[str, str]) -> Response:
-    request = dict(body)  # the caller's own body: its model name is what answers echo back
     call = _Call(principal, dialect.call_type, require_model(body), stream=bool(body.get("stream")))
+    guard = await screen_request(call, body)  # masks in place, before anything reads the body
+    request = dict(body)  # the caller's own body: its model name is what answers echo back
     chat_body = dialect.to_chat(body)  # refuses what no translation can carry, before any upstream call
     http = service.rt.http
     extra = dialect.native_kwargs(headers)
@@ -110,7 +112,7 @@ async def serve(service: GatewayService, dialect: Dialect, principal: Principal,
 
         reply = await service._run(call, body, None, whole)
         await service._finish(call, "success", counts_of(reply.usage))
-        return Response(reply.body, media_type=_JSON, headers=call.headers)
+        return Response(guard.reply(reply.body, dialect.call_type), media_type=_JSON, headers=call.headers)
 
     async def opened(provider, deployment, attempt_body):
         if supports(provider, dialect.native_stream, deployment):
@@ -124,10 +126,12 @@ async def serve(service: GatewayService, dialect: Dialect, principal: Principal,
         await service._stream_ended(call, chat_body, usage, status, events or [])
 
     if native:
-        events = relay_native(upstream, usage_of=dialect.native_usage, on_end=settle)
+        events = guard.stream(relay_native(upstream, usage_of=dialect.native_usage, on_end=settle,
+                                           on_first_chunk=call.first_chunk), dialect.call_type)
     else:
-        chat_events = relay(upstream, strip_usage=False,
-                            on_end=lambda usage, events, status: settle(usage, status, events))
+        chat_events = guard.stream(relay(upstream, strip_usage=False,
+                                         on_end=lambda usage, events, status: settle(usage, status, events),
+                                         on_first_chunk=call.first_chunk), "chat")
         events = translated(chat_events, dialect.stream_translator(request))
     return Stream(events, media_type="text/event-stream", headers={**_SSE_HEADERS, **call.headers})
 
@@ -136,6 +140,7 @@ async def count_message_tokens(service: GatewayService, principal: Principal, bo
                                headers: dict[str, str]) -> dict[str, int]:
     """The vendor's own count when it has one (no usage is recorded: nothing is generated), else ours."""
     model = require_model(body)
+    await screen_request(_Call(principal, "count_tokens", model), body)  # the vendor's count sees the prompt too
     models = await service.rt.catalog.models_of(require_account())
     attempts = service.rt.router.attempts(models.groups, models.settings, model, principal.models)
     async for deployment in attempts:

@@ -4,7 +4,6 @@ provider, relay, settle, and hand usage to the workers — one usage row per log
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,8 +22,10 @@ from app.billing.usage import UsageEvent
 from app.gateway.estimates import reply_text, streamed_text
 from app.gateway.requests import require_input, require_messages, require_model
 from app.gateway.streaming import relay
+from app.guardrails.gateway import screen_request
 from app.lib.errors import GatewayError, InvalidRequest
-from app.lib.metrics import REQUESTS
+from app.lib.metrics import FIRST_TOKEN_SECONDS, REQUEST_SECONDS, REQUESTS, SPEND, TOKENS, count_error
+from app.lib import request_context
 from app.providers.base import Deployment, Provider, Usage
 from app.providers.registry import get_provider
 from app.runtime import Runtime
@@ -63,10 +64,16 @@ class _Call:
     stream: bool = False
     deployment: Deployment | None = None
     admission: Admission | None = None
-    request_id: str = field(default_factory=lambda: os.urandom(16).hex())
+    # The HTTP request's id (app/lib/request_context.py; a client's own id is made unique by the controllers).
+    request_id: str = field(default_factory=lambda: request_context.request_id() or request_context.new_request_id())
     started: float = field(default_factory=time.time)
     attempt_started: float = 0.0
     upstream_tried: bool = False
+
+    def first_chunk(self) -> None:
+        """The first content chunk of a stream is on its way to the client: time to first token."""
+        if self.deployment is not None:
+            FIRST_TOKEN_SECONDS.observe(time.time() - self.started, self.call_type, self.deployment.model_name)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -123,6 +130,13 @@ class GatewayService:
                     with anyio.CancelScope(shield=True):
                         await self._finish(call, "client_disconnected", TokenCounts())
                     raise
+                except Exception:
+                    # A fault of ours (an adapter bug), not an upstream answer: still free the slot and the
+                    # reservation and leave a usage row, then let it surface as a 500.
+                    health.ended(str(deployment.id))
+                    with anyio.CancelScope(shield=True):
+                        await self._finish(call, "error", TokenCounts(), error_type="internal_error")
+                    raise
                 if not call.stream:
                     health.ended(str(deployment.id))
                     await health.succeeded(str(deployment.id), call.attempt_started)
@@ -132,6 +146,8 @@ class GatewayService:
             # no usage row; an upstream failure leaves one, with the last deployment tried.
             if call.upstream_tried:
                 await self._finish(call, "error", TokenCounts(), error_type=exc.type)
+            # Counted here, with the model group once routed; the request id marks it as counted.
+            count_error(call.call_type, call.deployment.model_name if call.deployment else "", exc.type, exc.code)
             exc.headers.setdefault("x-request-id", call.request_id)
             raise
         raise AssertionError("the router ends with an error, never silently")
@@ -148,16 +164,21 @@ class GatewayService:
         """Settle the admission with what the request really cost, then hand the usage event over."""
         deployment, principal, admission = call.deployment, call.principal, call.admission
         assert deployment is not None
+        sheet = pricing.sheet_for(deployment.provider, deployment.upstream_model,
+                                  deployment.input_cost_per_token, deployment.output_cost_per_token)
+        actual = pricing.charged(pricing.cost(sheet, counts), principal.markup_percent)
         if admission is not None:
-            sheet = pricing.sheet_for(deployment.provider, deployment.upstream_model,
-                                      deployment.input_cost_per_token, deployment.output_cost_per_token)
-            actual = pricing.charged(pricing.cost(sheet, counts), principal.markup_percent)
             await self.rt.limiter.settle(admission, actual, counts.prompt + counts.completion)
-        REQUESTS.inc(call.call_type, deployment.model_name, status)
+        ended, group = time.time(), deployment.model_name
+        REQUESTS.inc(call.call_type, group, status)
+        REQUEST_SECONDS.observe(ended - call.started, call.call_type, group)
+        TOKENS.inc(call.call_type, group, "prompt", amount=counts.prompt)
+        TOKENS.inc(call.call_type, group, "completion", amount=counts.completion)
+        SPEND.inc(call.call_type, group, amount=float(actual))
         self.rt.usage.add(UsageEvent(
             request_id=call.request_id, account_id=str(principal.account_id), call_type=call.call_type,
             model=call.model, model_group=deployment.model_name, provider=deployment.provider,
-            upstream_model=deployment.upstream_model, status=status, started_at=call.started, ended_at=time.time(),
+            upstream_model=deployment.upstream_model, status=status, started_at=call.started, ended_at=ended,
             stream=call.stream, organization_id=_text(principal.organization_id), team_id=_text(principal.team_id),
             user_id=_text(principal.user_id), key_id=_text(principal.key_id), deployment_id=str(deployment.id),
             prompt_tokens=counts.prompt, completion_tokens=counts.completion, cached_tokens=counts.cached,
@@ -180,6 +201,7 @@ class GatewayService:
     async def _completion(self, principal: Principal, body: dict[str, Any], call_type: str, capability: str,
                           stream_capability: str) -> Response:
         call = _Call(principal, call_type, require_model(body), stream=bool(body.get("stream")))
+        guard = await screen_request(call, body)  # before routing and admission: a blocked request costs nothing
 
         if not call.stream:
             reply = await self._run(call, body, capability,
@@ -188,7 +210,7 @@ class GatewayService:
                 await self._finish(call, "success", counts_of(reply.usage))
             else:
                 await self._finish(call, "success", _counted(body, reply_text(reply.body)), estimated=True)
-            return Response(reply.body, media_type=_JSON, headers=call.headers)
+            return Response(guard.reply(reply.body, call_type), media_type=_JSON, headers=call.headers)
 
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         upstream = await self._run(call, body, stream_capability,
@@ -197,8 +219,9 @@ class GatewayService:
         async def on_end(usage: Usage | None, events: list[bytes], status: str) -> None:
             await self._stream_ended(call, body, usage, status, events)
 
-        return Stream(relay(upstream, strip_usage=not wants_usage, on_end=on_end), media_type="text/event-stream",
-                      headers={**_SSE_HEADERS, **call.headers})
+        return Stream(guard.stream(relay(upstream, strip_usage=not wants_usage, on_end=on_end,
+                                         on_first_chunk=call.first_chunk), call_type),
+                      media_type="text/event-stream", headers={**_SSE_HEADERS, **call.headers})
 
     async def _stream_ended(self, call: _Call, body: dict[str, Any], usage: Usage | None, status: str,
                             events: list[bytes]) -> None:
@@ -209,6 +232,8 @@ class GatewayService:
         health.ended(str(call.deployment.id))
         if status == "success":
             await health.succeeded(str(call.deployment.id), call.attempt_started)
+        elif status == "error":  # the answer had started (200): the stream broke, the client saw an error event
+            count_error(call.call_type, call.deployment.model_name, "api_error", "upstream_stream_error")
         if usage is not None:
             await self._finish(call, status, counts_of(usage))
         else:
@@ -217,6 +242,7 @@ class GatewayService:
     async def embeddings(self, principal: Principal, body: dict[str, Any]) -> Response:
         require_input(body)
         call = _Call(principal, "embeddings", require_model(body))
+        await screen_request(call, body)
         reply = await self._run(call, body, "embeddings", lambda p, d, b: p.embeddings(self.rt.http, d, b))
         counts = counts_of(reply.usage) if reply.usage else TokenCounts(prompt=tokens.count_input(body.get("input")))
         await self._finish(call, "success", counts, estimated=reply.usage is None)

@@ -28,12 +28,15 @@ _STREAM_ERROR = (
 _CAPTURE_LIMIT = 4 * 1024 * 1024
 
 StreamEnd = Callable[[Usage | None, list[bytes], str], Awaitable[None]]
+FirstChunk = Callable[[], None]
 
 
-async def relay(stream: ChatStream, *, strip_usage: bool, on_end: StreamEnd) -> AsyncIterator[bytes]:
+async def relay(stream: ChatStream, *, strip_usage: bool, on_end: StreamEnd,
+                on_first_chunk: FirstChunk | None = None) -> AsyncIterator[bytes]:
     """Yield each event as it arrives; `on_end(usage, content_events, status)` runs exactly once,
     before `data: [DONE]` is passed on when there is one (so a client that fires its next request
-    on [DONE] finds its limits already settled).
+    on [DONE] finds its limits already settled). `on_first_chunk()` runs as the first content chunk
+    (one with choices) is passed on: the time to first token.
 
     The usage-only chunk (empty `choices`) is dropped when the client did not ask for it.
     `status` is success, error, or client_disconnected (the consumer stopped or was cancelled).
@@ -66,6 +69,9 @@ async def relay(stream: ChatStream, *, strip_usage: bool, on_end: StreamEnd) -> 
                             if not strip_usage:
                                 yield event
                             continue
+                if on_first_chunk is not None:
+                    on_first_chunk()
+                    on_first_chunk = None
                 if captured_bytes < _CAPTURE_LIMIT:
                     captured.append(event)
                     captured_bytes += len(event)
@@ -87,13 +93,17 @@ NativeEnd = Callable[[Usage | None, str], Awaitable[None]]
 
 
 async def relay_native(stream: ChatStream, *, usage_of: Callable[[bytes], Usage | None],
-                       on_end: NativeEnd) -> AsyncIterator[bytes]:
+                       on_end: NativeEnd, on_first_chunk: FirstChunk | None = None) -> AsyncIterator[bytes]:
     """Relay a vendor's own event stream unchanged (native /v1/responses, /v1/messages), noticing usage
-    with `usage_of(event)` (or the stream's own `usage` once it ended); `on_end` runs exactly once."""
+    with `usage_of(event)` (or the stream's own `usage` once it ended); `on_end` runs exactly once;
+    `on_first_chunk()` as the first `*delta` event (generated content) is passed on."""
     usage: Usage | None = None
     status = "client_disconnected"
     try:
         async for event in stream.events():
+            if on_first_chunk is not None and b"delta" in event[:64]:
+                on_first_chunk()
+                on_first_chunk = None
             found = usage_of(event)
             if found is not None:
                 usage = found

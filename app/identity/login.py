@@ -7,6 +7,8 @@ session view. Decisions a reader might look for:
   in the account owning the email's domain (or in `account_id`, for users invited with another address)
   whose scrypt password hash matches. Every refusal is the same 401; failures are rate-limited per login
   name and client address (app/identity/throttle.py).
+- Every sign-in, refusal (throttled ones too) and sign-out is an audit event (app/identity/audit.py); the
+  trail, unlike the answer, says why a sign-in failed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import NamedTuple
 from urllib.parse import quote, urlencode
 from uuid import UUID
 
@@ -22,14 +25,14 @@ import msgspec
 from app.admin import fields
 from app.auth.principal import SUPER_ADMIN
 from app.auth.service import presented_key
-from app.identity import members
+from app.identity import audit, members
 from app.identity.members import SignedIn
 from app.identity.passwords import verify_password
 from app.identity.sessions import SESSION_COOKIE, IssuedSession, Session, request_cookies, require_csrf
 from app.identity.sso.config import global_zitadel
 from app.identity.throttle import LoginThrottle
 from app.lib.crypto import keys_equal
-from app.lib.errors import AuthenticationFailed, InvalidRequest
+from app.lib.errors import AuthenticationFailed, InvalidRequest, RateLimited
 from app.runtime import runtime
 from app.settings import get_settings
 
@@ -100,7 +103,16 @@ def _login_name(data: PasswordLogin) -> tuple[str, str]:
     return login, password
 
 
-async def _as_user(login: str, password: str, account_id: str | None) -> SignedIn | None:
+class _Attempt(NamedTuple):
+    """A password checked: who signed in, or why not and whose user it was (for the audit trail)."""
+
+    signed: SignedIn | None
+    reason: str | None = None
+    account_id: UUID | None = None
+    user_id: UUID | None = None
+
+
+async def _as_user(login: str, password: str, account_id: str | None) -> _Attempt:
     try:
         email = fields.email(login, "email")
         account = await members.live_account(UUID(account_id)) if account_id else await members.account_for_email(email)
@@ -109,28 +121,38 @@ async def _as_user(login: str, password: str, account_id: str | None) -> SignedI
     user = await members.find_user(account.account_id, email, with_password=True) if account else None
     # Runs even without a user: a missing account or user costs the same time as a wrong password.
     if not await verify_password(password, user["password_hash"] if user else None):
-        return None
+        if user is None:
+            return _Attempt(None, "unknown_user")
+        reason = "wrong_password" if user["password_hash"] else "no_password"
+        return _Attempt(None, reason, user["account_id"], user["id"])
     assert account is not None and user is not None
-    return SignedIn(role=user["user_role"], user_id=user["id"], account_id=account.account_id, email=email)
+    return _Attempt(SignedIn(role=user["user_role"], user_id=user["id"], account_id=account.account_id, email=email))
 
 
 async def password_login(data: PasswordLogin, client: str) -> IssuedSession:
     login, password = _login_name(data)
     throttle = LoginThrottle(runtime().redis)
-    await throttle.check(login, client)
+    try:
+        await throttle.check(login, client)
+    except RateLimited:
+        await audit.sign_in_failed(login, PASSWORD, "throttled", outcome="denied")
+        raise
     settings = get_settings()
     if settings.ui_username and settings.ui_password and keys_equal(login, settings.ui_username):
-        signed = SignedIn(role=SUPER_ADMIN, user_id=None, account_id=None, email=None)
+        attempt = _Attempt(SignedIn(role=SUPER_ADMIN, user_id=None, account_id=None, email=None))
         if not keys_equal(password, settings.ui_password):
             await verify_password(password, None)  # as slow as a user's wrong password: the name stays unknown
-            signed = None
+            attempt = _Attempt(None, "wrong_password")
     else:
-        signed = await _as_user(login, password, data.account_id)
-    if signed is None:
+        attempt = await _as_user(login, password, data.account_id)
+    if attempt.signed is None:
         await throttle.failed(login, client)
+        await audit.sign_in_failed(login, PASSWORD, attempt.reason or "refused", account_id=attempt.account_id,
+                                   user_id=attempt.user_id)
         raise AuthenticationFailed("Wrong email or password", code="invalid_credentials")
     await throttle.succeeded(login, client)
-    return issue(signed, PASSWORD)
+    await audit.signed_in(attempt.signed, PASSWORD, login)
+    return issue(attempt.signed, PASSWORD)
 
 
 def issue(signed: SignedIn, method: str) -> IssuedSession:
@@ -164,4 +186,5 @@ async def sign_out(headers: Mapping[str, str]) -> None:
     session = sessions.decode(cookies.get(SESSION_COOKIE, ""))
     if session is not None:
         require_csrf(headers, cookies, session)
+        await audit.signed_out(session)
         await sessions.revoke(session)

@@ -1,7 +1,8 @@
 """Who a sign-in is: the account that owns an email's domain, and the user of that account with that email.
 
 `accounts` is not tenant-owned (it is the tenant); users and account admins are, so they are read and
-written while acting inside the account (row-level security binds each query to it).
+written while acting inside the account (row-level security binds each query to it). A user created or
+given a new role by a sign-in is audited (`user.created`, `user.role_changed`), acted by that user.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from app.audit.actor import Actor
+from app.audit.record import record
 from app.auth.principal import ROLES
+from app.db.piccolo_conf import DB
 from app.db.tables import Account, AccountAdmin, User
 from app.identity.sso.config import AccountSso, stored_sso
 from app.runtime import runtime
@@ -74,14 +78,21 @@ async def sign_in_user(account_id: UUID, email: str, *, new_role: str, idp_role:
     if user is None:
         try:
             with acting_in(account_id):
-                inserted = await scoped(User).insert(user_email=email, user_role=idp_role or new_role)
+                async with DB.transaction():
+                    inserted = await scoped(User).insert(user_email=email, user_role=idp_role or new_role)
+                    await record("user.created", target_type="user", target_id=inserted["id"], after=inserted,
+                                 detail={"via": "sso"}, actor=Actor("user", str(inserted["id"]), inserted["user_role"]))
             return {column._meta.name: inserted[column._meta.name] for column in _USER_COLUMNS}
         except asyncpg.UniqueViolationError:  # the same person signing in twice at once
             user = await find_user(account_id, email)
             assert user is not None
     if idp_role is not None and idp_role != user["user_role"]:
         with acting_in(account_id):
-            await scoped(User).update({User.user_role: idp_role}).where(User.id == user["id"])
+            async with DB.transaction():
+                await scoped(User).update({User.user_role: idp_role}).where(User.id == user["id"])
+                await record("user.role_changed", target_type="user", target_id=user["id"],
+                             before={"user_role": user["user_role"]}, after={"user_role": idp_role},
+                             detail={"via": "sso"}, actor=Actor("user", str(user["id"]), idp_role))
         await runtime().bus.publish("account", str(account_id))  # the role is part of the user's keys' principals
         user = {**user, "user_role": idp_role}
     return user

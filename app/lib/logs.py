@@ -1,4 +1,5 @@
-"""Structured JSON logs, with every key-shaped string redacted before it is written."""
+"""Structured JSON logs: every line names its request and account when known, and every key-shaped
+string or registered secret is redacted before it is written. `AccessLog` is the one access log."""
 
 from __future__ import annotations
 
@@ -6,12 +7,21 @@ import logging
 import re
 import sys
 import time
+from contextvars import ContextVar
+from typing import Any
 
 import msgspec
+
+from app.lib.request_context import request_id
+from app.tenancy.context import current_account
 
 _KEY_SHAPED = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}")
 _encode = msgspec.json.Encoder().encode
 _extra_secrets: set[str] = set()
+# Jobs act for an account without making it the tenancy context (that stays the job's own business). A box,
+# so that a job's task can name its account to the worker task that started it (and logs its failure).
+_log_account: ContextVar[list[str | None] | None] = ContextVar("alchemi_log_account", default=None)
+access_log = logging.getLogger("alchemi.access")
 
 
 def register_secret(value: str | None) -> None:
@@ -27,22 +37,86 @@ def redact(text: str) -> str:
     return _KEY_SHAPED.sub(lambda m: m.group(1) + "-[redacted]", text)
 
 
+def new_log_scope() -> None:
+    """A fresh scope for `set_log_account`, shared with the tasks started from here on (a worker's job)."""
+    _log_account.set([None])
+
+
+def set_log_account(account_id: Any) -> None:
+    """Name the account that the log lines of this scope are about (worker jobs that serve one account)."""
+    value = str(account_id) if account_id else None
+    box = _log_account.get()
+    if box is None:
+        _log_account.set([value])
+    else:
+        box[0] = value
+
+
+def log_account() -> str | None:
+    box = _log_account.get()
+    return box[0] if box else None
+
+
 class JsonFormatter(logging.Formatter):
     _reserved = set(vars(logging.makeLogRecord({})))
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        ident = request_id()
+        if ident is not None:
+            entry["request_id"] = ident
+        account = current_account() or log_account()
+        if account is not None:
+            entry["account_id"] = str(account)
         for key, value in vars(record).items():
             if key not in self._reserved and not key.startswith("_"):
                 entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return redact(_encode(entry).decode())
+
+
+class AccessLog:
+    """ASGI middleware: an INFO line per request to a route that does not opt out (`opt={"access_log": False}`:
+    the data plane and health checks, whose volume belongs to metrics), and an ERROR line for every 5xx answer
+    on any route. Method, route template (never the raw path, which may carry ids), status and duration only."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client sees when the app fails before it answers
+
+        async def noting_status(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_status)
+        finally:
+            if status >= 500 or _wants_access_line(scope):
+                fields = {"method": scope["method"], "route": scope.get("path_template") or "(unrouted)",
+                          "status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 2)}
+                if status >= 500:
+                    access_log.error("request failed", extra=fields)
+                else:
+                    access_log.info("request", extra=fields)
+
+
+def _wants_access_line(scope: dict) -> bool:
+    handler = scope.get("route_handler")
+    return (handler is None or handler.opt.get("access_log", True)) and access_log.isEnabledFor(logging.INFO)
 
 
 def configure_logging(level: str = "info") -> None:
@@ -57,7 +131,7 @@ def configure_logging(level: str = "info") -> None:
         logger.propagate = True
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # authlib's OAuth client (console sign-in)
-    # One line per request belongs to the audit/metrics pipeline, not to the hot path's log.
+    # AccessLog (above) writes the access lines, with request and account ids; uvicorn's would repeat them.
     logging.getLogger("uvicorn.access").setLevel(logging.DEBUG if level.lower() == "debug" else logging.WARNING)
     # arq logs two lines per job at INFO; usage jobs run many times a second.
     logging.getLogger("arq.worker").setLevel(logging.WARNING)

@@ -11,6 +11,7 @@ fails the calls in flight with ConnectionError (an OSError) and the next call re
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ssl
 from collections import deque
 
@@ -50,7 +51,8 @@ class WireRedis:
                 options.get("host", "localhost"), options.get("port", 6379),
                 ssl=ssl.create_default_context() if self._tls else None), connect_timeout)
         self._writer = writer
-        self._reader_task = asyncio.get_running_loop().create_task(self._read(reader))
+        # A fresh context: the reader serves every request, not the one that happened to connect.
+        self._reader_task = asyncio.get_running_loop().create_task(self._read(reader), context=contextvars.Context())
         if options.get("password"):
             auth = (options["username"], options["password"]) if options.get("username") else (options["password"],)
             await self._call(("AUTH", *auth))

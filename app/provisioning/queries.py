@@ -61,10 +61,10 @@ WHERE id = $1 AND account_id = $2
 BLOCK_KEYS = """
 UPDATE virtual_keys SET blocked = true, updated_at = now()
 WHERE account_id = $1 AND user_id = $2 AND NOT blocked
-RETURNING key_hash
+RETURNING id, key_hash
 """
 
-DELETE_KEYS = "DELETE FROM virtual_keys WHERE account_id = $1 AND user_id = $2 RETURNING key_hash"
+DELETE_KEYS = "DELETE FROM virtual_keys WHERE account_id = $1 AND user_id = $2 RETURNING id, key_hash"
 
 DELETE_MEMBERSHIPS = "DELETE FROM team_memberships WHERE account_id = $1 AND user_id = $2"
 

@@ -10,6 +10,7 @@ is folded in where it belongs and cannot overwrite what a newer one said. The li
     deactivated      → every key of the user is blocked (unblocking is an admin's decision)
     removed          → the user, their keys and team memberships are deleted; the link stays
                        as a tombstone so older events arriving later cannot bring them back
+What changed is audited in the same transaction (app/provisioning/audit.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from app.provisioning import queries
+from app.provisioning import audit, queries
 from app.provisioning.events import KINDS, Profile
 from app.tenancy.database import bind_account
 
@@ -99,10 +100,11 @@ async def apply_event(pool, event_id: int) -> Outcome:
         history = [(row["event_type"], _profile(row["profile"]))
                    for row in await conn.fetch(queries.HISTORY, instance_id, zitadel_user_id)]
         state = fold(history)
-        user_id, revoked, detail = link["user_id"], [], None
+        user_id, keys, detail = link["user_id"], [], None
+        before = await audit.user_snapshot(conn, account_id, user_id, None if state.removed else state.email)
         if state.removed:
             if user_id is not None:
-                revoked = [row["key_hash"] for row in await conn.fetch(queries.DELETE_KEYS, account_id, user_id)]
+                keys = await conn.fetch(queries.DELETE_KEYS, account_id, user_id)
                 await conn.execute(queries.DELETE_MEMBERSHIPS, account_id, user_id)
                 await conn.execute(queries.DELETE_USER, account_id, user_id)
             user_id, status, detail = None, "removed", "user_removed"
@@ -112,10 +114,14 @@ async def apply_event(pool, event_id: int) -> Outcome:
             user_id, detail = await _materialise(conn, account_id, user_id, state)
             status = "active"
             if state.deactivated:
-                revoked = [row["key_hash"] for row in await conn.fetch(queries.BLOCK_KEYS, account_id, user_id)]
+                keys = await conn.fetch(queries.BLOCK_KEYS, account_id, user_id)
                 status, detail = "deactivated", "keys_blocked"
         if event["sequence"] < link["last_sequence"]:
             detail = "late"  # folded in where it belongs; newer events still decide
         await conn.execute(queries.UPDATE_LINK, link["id"], user_id, status, event["sequence"])
         await conn.execute(queries.FINISH_EVENT, event_id, "applied", detail)
-    return Outcome("applied", detail, revoked)
+        after = await audit.user_snapshot(conn, account_id, user_id, None) if user_id else None
+        await audit.record_run(conn, account_id, event, linked=link["user_id"], before=before, after=after,
+                               newly_deactivated=status == "deactivated" and link["state"] != "deactivated",
+                               revoked_keys=[key["id"] for key in keys])
+    return Outcome("applied", detail, [key["key_hash"] for key in keys])

@@ -140,6 +140,11 @@ def _model(w: World) -> str:
     return w.master("POST", "/model/new", json=body)["model_id"]
 
 
+def _guard_pattern(w: World) -> str:
+    body = {"name": f"pattern-{uuid.uuid4().hex[:8]}", "pattern": r"ACME-\d{6}"}
+    return w.master("POST", "/copilot/guardrails/patterns", json=body)["id"]
+
+
 # Each builds a request that succeeds for every role the table allows, on objects inside that role's
 # reach; targets a call consumes (deleted, changed) are made fresh by the super admin first.
 CASES: dict[str, Case] = {
@@ -200,11 +205,27 @@ CASES: dict[str, Case] = {
     "GET /spend/logs": lambda w, r: {},
     "GET /global/spend/report": lambda w, r: {},
     "GET /spend/summary": lambda w, r: {},
+    "GET /audit/logs": lambda w, r: {"params": {"action": "key.*"}},
+    "GET /copilot/guardrails/config": lambda w, r: {},
+    "PUT /copilot/guardrails/config": lambda w, r: {"json": {"scan_responses": False}},
+    "POST /copilot/guardrails/config/{guard_type}/toggle": lambda w, r: {
+        "path": "/copilot/guardrails/config/pii/toggle", "json": {"enabled": False}},
+    "PUT /copilot/guardrails/config/{guard_type}": lambda w, r: {
+        "path": "/copilot/guardrails/config/secret_detection", "json": {"action": "log"}},
+    "GET /copilot/guardrails/patterns": lambda w, r: {},
+    "POST /copilot/guardrails/patterns": lambda w, r: {"json": {"name": f"by-{r}", "pattern": r"ACME-\d{6}"}},
+    "PATCH /copilot/guardrails/patterns/{pattern_id}": lambda w, r: {
+        "path": f"/copilot/guardrails/patterns/{_guard_pattern(w)}", "json": {"enabled": False}},
+    "DELETE /copilot/guardrails/patterns/{pattern_id}": lambda w, r: {
+        "path": f"/copilot/guardrails/patterns/{_guard_pattern(w)}"},
+    "GET /copilot/guardrails/audit": lambda w, r: {},
 }
 
 
 # Columns a worker writes on its own schedule (an invitation's delivery), not because of a request.
 _BACKGROUND = {"invitations": ("token_hash", "sent_at", "sent_via")}
+# Rows a refusal writes by design: the audit trail records each refused call (app/admin/access.py).
+_REFUSALS = {"audit_events": " AND action <> 'access.denied'"}
 
 
 async def _snapshot(db, prefix: str) -> dict[str, Any]:
@@ -219,7 +240,7 @@ async def _snapshot(db, prefix: str) -> dict[str, Any]:
         row = "to_jsonb(t)" + "".join(f" - '{column}'" for column in _BACKGROUND.get(name, ()))
         digest[name] = await db.fetchval(
             f"SELECT md5(coalesce(string_agg(({row})::text, '|' ORDER BY ({row})::text), '')) FROM {name} t "
-            f"WHERE account_id IN ({mine})", pattern)
+            f"WHERE account_id IN ({mine}){_REFUSALS.get(name, '')}", pattern)
     return digest
 
 

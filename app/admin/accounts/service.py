@@ -1,4 +1,5 @@
-"""Creating, changing and (soft-)deleting accounts; a deletion refuses the account's keys at once."""
+"""Creating, changing and (soft-)deleting accounts; a deletion refuses the account's keys at once. Every
+change is audited as an event of the account concerned, and published only after it committed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import msgspec
 
 from app.admin import fields
 from app.admin.accounts.schemas import Account, AccountCreate, AccountUpdate
+from app.audit.record import audited_change, record
 from app.db.piccolo_conf import DB
 from app.db.tables import Account as AccountRow
 from app.db.tables import AccountAdmin
@@ -82,6 +84,8 @@ async def create_account(data: AccountCreate) -> Account:
             with acting_in(row["id"]):
                 for email in emails:
                     await AccountAdmin.insert(AccountAdmin(account_id=row["id"], email=email))
+            await record("account.created", target_type="account", target_id=row["id"],
+                         after={**row, "admin_emails": emails}, account_id=row["id"])
     except asyncpg.UniqueViolationError:
         raise Conflict(f"Another account already owns the domain '{domain}'", param="domain") from None
     return _account(row, emails)
@@ -113,7 +117,10 @@ async def update_account(account_id: UUID, data: AccountUpdate) -> Account:
     if data.metadata is not msgspec.UNSET:
         values[AccountRow.metadata] = data.metadata
     try:
-        await AccountRow.update(values).where(AccountRow.id == account_id)
+        async with audited_change("account.updated", "account", account_id, before=row,
+                                  account_id=account_id) as change:
+            await AccountRow.update(values).where(AccountRow.id == account_id)
+            change.after = await _live_row(account_id)
     except asyncpg.UniqueViolationError:
         raise Conflict("Another account already owns that domain", param="domain") from None
     await runtime().bus.publish("account", str(account_id))
@@ -122,12 +129,15 @@ async def update_account(account_id: UUID, data: AccountUpdate) -> Account:
 
 async def delete_account(account_id: UUID) -> Account:
     """Soft delete: the row stays (the ledger points at it); every key of it is refused from now on."""
-    await _live_row(account_id)
+    before = await _live_row(account_id)
     now = datetime.now(timezone.utc)
-    await AccountRow.update({AccountRow.deleted_at: now, AccountRow.domain: None, AccountRow.updated_at: now}).where(
-        AccountRow.id == account_id)
+    async with audited_change("account.deleted", "account", account_id, before=before,
+                              account_id=account_id) as change:
+        await AccountRow.update({AccountRow.deleted_at: now, AccountRow.domain: None,
+                                 AccountRow.updated_at: now}).where(AccountRow.id == account_id)
+        row = change.after = await AccountRow.select().where(AccountRow.id == account_id).output(
+            load_json=True).first()
     await runtime().bus.publish("account", str(account_id))
-    row = await AccountRow.select().where(AccountRow.id == account_id).output(load_json=True).first()
     return _account(row, (await _admins([account_id])).get(account_id, []))
 
 
@@ -135,10 +145,13 @@ async def add_admin(account_id: UUID, email: str) -> Account:
     await _live_row(account_id)
     email = fields.email(email, "email")
     with acting_in(account_id):
-        exists = await AccountAdmin.exists().where(
-            (AccountAdmin.account_id == account_id) & (AccountAdmin.email == email))
-        if not exists:
-            await AccountAdmin.insert(AccountAdmin(account_id=account_id, email=email))
+        async with DB.transaction():
+            exists = await AccountAdmin.exists().where(
+                (AccountAdmin.account_id == account_id) & (AccountAdmin.email == email))
+            if not exists:
+                await AccountAdmin.insert(AccountAdmin(account_id=account_id, email=email))
+                await record("account.admin_added", target_type="account", target_id=account_id,
+                             after={"email": email}, account_id=account_id)
     return await get_account(account_id)
 
 
@@ -146,8 +159,11 @@ async def remove_admin(account_id: UUID, email: str) -> Account:
     await _live_row(account_id)
     email = fields.email(email, "email")
     with acting_in(account_id):
-        removed = await AccountAdmin.delete().where(
-            (AccountAdmin.account_id == account_id) & (AccountAdmin.email == email)).returning(AccountAdmin.id)
-    if not removed:
-        raise NotFound(f"'{email}' is not an admin of this account", param="email")
+        async with DB.transaction():
+            removed = await AccountAdmin.delete().where(
+                (AccountAdmin.account_id == account_id) & (AccountAdmin.email == email)).returning(AccountAdmin.id)
+            if not removed:
+                raise NotFound(f"'{email}' is not an admin of this account", param="email")
+            await record("account.admin_removed", target_type="account", target_id=account_id,
+                         before={"email": email}, account_id=account_id)
     return await get_account(account_id)

@@ -1,7 +1,7 @@
 """The account's own SMTP server, stored in accounts.smtp_config with its password sealed (CredentialBox).
 
 The workers use it when EMAIL_MODE=tenant_first (app/mail/servers.py); it is only ever read back
-without the password."""
+without the password. Changes are audited (the diff redacts the sealed password by its name)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import msgspec
 
 from app.admin import fields
 from app.admin.email.schemas import SmtpSettings, SmtpSettingsUpdate
+from app.audit.record import audited_change
 from app.db.tables import Account
 from app.lib.errors import InvalidRequest, NotFound
 from app.mail.servers import TLS_MODES
@@ -35,9 +36,12 @@ async def _stored() -> dict[str, Any]:
     return row["smtp_config"] if isinstance(row["smtp_config"], dict) else {}
 
 
-async def _store(config: dict[str, Any]) -> None:
-    await Account.update({Account.smtp_config: config, Account.updated_at: datetime.now(timezone.utc)}).where(
-        Account.id == require_account())
+async def _store(action: str, before: dict[str, Any], config: dict[str, Any]) -> None:
+    account_id = require_account()
+    async with audited_change(action, "smtp_settings", account_id, before=before) as change:
+        await Account.update({Account.smtp_config: config, Account.updated_at: datetime.now(timezone.utc)}).where(
+            Account.id == account_id)
+        change.after = config
 
 
 def _host(value: str) -> str:
@@ -69,10 +73,10 @@ async def update(data: SmtpSettingsUpdate) -> SmtpSettings:
         config["password"] = stored.get("password")
     elif data.password:
         config["password"] = runtime().credentials.seal(data.password)
-    await _store(config)
+    await _store("smtp_settings.updated", stored, config)
     return _view(config)
 
 
 async def remove() -> SmtpSettings:
-    await _store({})
+    await _store("smtp_settings.deleted", await _stored(), {})
     return SmtpSettings(configured=False)

@@ -9,6 +9,10 @@ Rules where the issue was silent:
   `domain_of_another_account`): that person logs in to the other account; domains no account owns
   (gmail.com, a contractor's) can be invited;
 - nobody invites with a role above their own (app/admin/grants.py).
+
+Audit: `invitation.created`, `invitation.revoked` (deleted by an admin, or withdrawn because its email
+could not be queued), and on acceptance `invitation.accepted` plus `user.created`, both acted by the new
+user and written in the transaction that consumes the invitation.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import asyncpg
 from app.admin import fields, grants
 from app.admin.invitations.schemas import (AcceptedUser, Invitation, InvitationAccept, InvitationCreate, InvitationList,
                                            InvitationPreview)
+from app.audit.actor import Actor
+from app.audit.record import audited_change, record
 from app.auth.principal import INTERNAL_USER, ROLES, SUPER_ADMIN, Principal
 from app.db.piccolo_conf import DB
 from app.db.tables import Account, User
@@ -100,12 +106,13 @@ async def invite(principal: Principal, data: InvitationCreate) -> Invitation:
     inviter = await scoped(User).get(User.id == principal.user_id) if principal.user_id else None
     now = datetime.now(timezone.utc)
     try:
-        async with DB.transaction():
+        async with audited_change("invitation.created", "invitation") as change:
             await invitations.delete().where((InvitationRow.email == address) & InvitationRow.accepted_at.is_null()
                                              & (InvitationRow.expires_at <= now))
             row = await invitations.insert(
                 email=address, role=role, expires_at=now + timedelta(hours=runtime().settings.invitation_ttl_hours),
                 invited_by=principal.user_id, invited_by_email=inviter["user_email"] if inviter else None)
+            change.target_id, change.after = row["id"], row
     except asyncpg.UniqueViolationError:
         raise Conflict(f"'{address}' already has an open invitation to this account", param="user_email",
                        code="invitation_exists") from None
@@ -113,7 +120,9 @@ async def invite(principal: Principal, data: InvitationCreate) -> Invitation:
         await enqueue(runtime().redis, "send_invitation_email", str(row["id"]),
                       job_id=f"send_invitation_email:{row['id']}")
     except Exception:  # noqa: BLE001 - any Redis failure: nothing was promised, so nothing is kept
-        await invitations.delete().where(InvitationRow.id == row["id"])
+        async with audited_change("invitation.revoked", "invitation", row["id"], before=row) as change:
+            await invitations.delete().where(InvitationRow.id == row["id"])
+            change.detail = {"reason": "queue_unavailable"}
         raise ServiceUnavailable("The invitation could not be queued for sending; try again",
                                  code="queue_unavailable") from None
     return _view(row)
@@ -134,7 +143,8 @@ async def invitation_info(reference: str) -> Invitation:
 async def delete_invitation(reference: str) -> Invitation:
     """Deleting an open invitation makes its link useless at once."""
     row = await _row(reference)
-    await invitations.delete().where(InvitationRow.id == row["id"])
+    async with audited_change("invitation.revoked", "invitation", row["id"], before=row):
+        await invitations.delete().where(InvitationRow.id == row["id"])
     return _view(row)
 
 
@@ -200,6 +210,13 @@ async def accept(data: InvitationAccept) -> AcceptedUser:
                                                  password_hash=password_hash)
                 await invitations.update({InvitationRow.accepted_user_id: user["id"]}).where(
                     InvitationRow.id == invitation["id"])
+                invitee = Actor("user", str(user["id"]), user["user_role"])
+                await record("invitation.accepted", target_type="invitation", target_id=invitation["id"],
+                             before={k: v for k, v in row.items() if k != "account_name"},
+                             after=await invitations.get(InvitationRow.id == invitation["id"]),
+                             detail={"user_id": user["id"]}, actor=invitee)
+                await record("user.created", target_type="user", target_id=user["id"], after=user,
+                             detail={"invitation_id": invitation["id"]}, actor=invitee)
         except asyncpg.UniqueViolationError:
             raise Conflict(f"'{row['email']}' is already a user of this account", param="token",
                            code="user_exists") from None

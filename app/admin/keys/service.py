@@ -1,5 +1,6 @@
-"""Issuing, changing and revoking virtual keys. Every change is published so that all API
-processes drop their cached principal for that key within the pub/sub round trip."""
+"""Issuing, changing and revoking virtual keys. Every change is audited in its own transaction and, once
+committed, published so that all API processes drop their cached principal for that key within the
+pub/sub round trip. Audit events carry the key's row with its hash redacted, never the key."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import msgspec
 from app.admin import fields, grants
 from app.admin.keys.schemas import GeneratedKey, KeyGenerate, KeyInfo, KeyUpdate
 from app.admin.reach import Reach
+from app.audit.record import audited_change, record
 from app.auth.principal import Principal
+from app.db.piccolo_conf import DB
 from app.db.tables import Team, User, VirtualKey
 from app.lib.crypto import display_prefix, new_virtual_key
 from app.lib.errors import InvalidRequest, NotFound
@@ -91,11 +94,13 @@ async def generate_key(data: KeyGenerate, principal: Principal) -> GeneratedKey:
     models = grants.grant_models(principal, data.models, owner.team_models)
     key = new_virtual_key()
     key_hash = runtime().hasher.hash(key)
-    row = await keys.insert(
-        key_hash=key_hash, key_prefix=display_prefix(key), key_alias=data.key_alias, user_id=owner.user,
-        team_id=owner.team, organization_id=owner.organization, models=models, **limits,
-        expires=fields.expiry(data.duration), metadata=data.metadata,
-    )
+    async with audited_change("key.created", "key") as change:
+        row = await keys.insert(
+            key_hash=key_hash, key_prefix=display_prefix(key), key_alias=data.key_alias, user_id=owner.user,
+            team_id=owner.team, organization_id=owner.organization, models=models, **limits,
+            expires=fields.expiry(data.duration), metadata=data.metadata,
+        )
+        change.target_id, change.after = row["id"], row
     # A process may hold a cached "unknown key" answer for this hash; make it ask again.
     await runtime().bus.publish("key", key_hash)
     info = _info(row)
@@ -160,9 +165,19 @@ async def update_key(data: KeyUpdate, principal: Principal) -> KeyInfo:
     values.update({getattr(VirtualKey, name): value for name, value in limits.items()})
     if data.duration is not msgspec.UNSET:
         values[VirtualKey.expires] = fields.expiry(data.duration)
-    await keys.update(values).where(VirtualKey.id == row["id"])
+    async with audited_change(_update_action(row, values), "key", row["id"], before=row) as change:
+        await keys.update(values).where(VirtualKey.id == row["id"])
+        change.after = await keys.get(VirtualKey.id == row["id"])
     await runtime().bus.publish("key", row["key_hash"])
     return await key_info(str(row["id"]), principal)
+
+
+def _update_action(row: dict, values: dict) -> str:
+    """Blocking and unblocking are the changes an auditor looks for first: they name the event."""
+    blocked = values.get(VirtualKey.blocked, row["blocked"])
+    if blocked != row["blocked"]:
+        return "key.blocked" if blocked else "key.unblocked"
+    return "key.updated"
 
 
 async def delete_keys(references: list[str], principal: Principal) -> list[str]:
@@ -174,7 +189,11 @@ async def delete_keys(references: list[str], principal: Principal) -> list[str]:
         grants.act_on(principal, await _role_of(row["user_id"]), "key")
     ids = [row["id"] for row in rows]
     if ids:
-        await keys.delete().where(VirtualKey.id.is_in(ids))
+        async with DB.transaction():
+            gone = await keys.delete().where(VirtualKey.id.is_in(ids)).returning(VirtualKey.id)
+            by_id = {row["id"]: row for row in rows}  # a key named twice is audited once
+            for ident in dict.fromkeys(row["id"] for row in gone):
+                await record("key.deleted", target_type="key", target_id=ident, before=by_id[ident])
     for row in rows:
         await runtime().bus.publish("key", row["key_hash"])
     return [str(ident) for ident in ids]

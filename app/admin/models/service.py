@@ -1,4 +1,5 @@
-"""Registering an account's model deployments; credentials are sealed before they are stored."""
+"""Registering an account's model deployments; credentials are sealed before they are stored. Each change
+is audited with the deployment's row, whose sealed credentials the audit diff redacts by name."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from app.admin import fields
 import msgspec
 
 from app.admin.models.schemas import LitellmParams, Model, ModelCreate, PublicParams
+from app.audit.record import audited_change
 from app.db.tables import ModelDeployment
 from app.lib.errors import InvalidRequest, NotFound
 from app.providers.registry import split_model
 from app.runtime import runtime
 from app.tenancy.context import require_account
-from app.tenancy.scoped import scoped
+from app.tenancy.scoped import load_json_columns, scoped
 
 _PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token")
 # Provider settings kept in clear (shown back), and credentials kept sealed (never shown back).
@@ -105,7 +107,9 @@ async def create_model(data: ModelCreate) -> Model:
     )
     if model_id is not None:
         values["id"] = model_id
-    row = await scoped(ModelDeployment).insert(**values)
+    async with audited_change("model.created", "model") as change:
+        row = await scoped(ModelDeployment).insert(**values)
+        change.target_id, change.after = row["id"], row
     await runtime().bus.publish("models", str(require_account()))
     return _model(row)
 
@@ -122,8 +126,11 @@ async def list_models(model_id: str | None = None) -> list[Model]:
 
 async def delete_model(model_id: str) -> list[str]:
     ident: UUID | None = fields.identifier(model_id, "id")
-    removed = await scoped(ModelDeployment).delete().where(ModelDeployment.id == ident).returning(ModelDeployment.id)
-    if not removed:
-        raise NotFound(f"No model with id '{model_id}'", param="id", code="model_not_found")
+    async with audited_change("model.deleted", "model", ident) as change:
+        removed = await scoped(ModelDeployment).delete().where(ModelDeployment.id == ident).returning(
+            *ModelDeployment._meta.columns)
+        if not removed:
+            raise NotFound(f"No model with id '{model_id}'", param="id", code="model_not_found")
+        change.before = load_json_columns(ModelDeployment, removed[0])
     await runtime().bus.publish("models", str(require_account()))
     return [str(row["id"]) for row in removed]

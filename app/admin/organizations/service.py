@@ -1,6 +1,6 @@
 """Organizations: the level above teams. Its limits bind every key in it (by the key's team or
-user), so changing them is published to the account. One that still has teams cannot be deleted;
-its users are detached from it instead."""
+user), so changing them is published to the account once the audited change has committed. One that
+still has teams cannot be deleted; its users are detached from it instead."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from app.admin import fields, grants
 from app.admin.organizations.schemas import Organization, OrganizationCreate, OrganizationInfo, OrganizationUpdate
 from app.admin.reach import Reach
 from app.admin.teams import service as teams_service
+from app.audit.record import audited_change, record
 from app.auth.principal import Principal
 from app.db.piccolo_conf import DB
 from app.db.tables import Organization as OrganizationRow
@@ -46,10 +47,12 @@ async def _row(reference: str, reach: Reach) -> dict:
 async def create_organization(data: OrganizationCreate, principal: Principal) -> Organization:
     limits = fields.limits(data)
     grants.grant_budget(principal, limits.get("max_budget"))
-    row = await organizations.insert(
-        organization_alias=fields.display_name(data.organization_alias, "organization_alias"), models=data.models,
-        **limits, metadata=data.metadata,
-    )
+    async with audited_change("organization.created", "organization") as change:
+        row = await organizations.insert(
+            organization_alias=fields.display_name(data.organization_alias, "organization_alias"),
+            models=data.models, **limits, metadata=data.metadata,
+        )
+        change.target_id, change.after = row["id"], row
     return _organization(row)
 
 
@@ -91,11 +94,13 @@ async def update_organization(data: OrganizationUpdate, principal: Principal) ->
     values.update({getattr(OrganizationRow, name): value for name, value in limits.items()})
     if data.metadata is not msgspec.UNSET:
         values[OrganizationRow.metadata] = data.metadata
-    await organizations.update(values).where(OrganizationRow.id == row["id"])
+    async with audited_change("organization.updated", "organization", row["id"], before=row) as change:
+        await organizations.update(values).where(OrganizationRow.id == row["id"])
+        change.after = await organizations.get(OrganizationRow.id == row["id"])
     if limits:
         # The organization's limits are part of the principal of every key in it.
         await runtime().bus.publish("account", str(require_account()))
-    return _organization(await organizations.get(OrganizationRow.id == row["id"]))
+    return _organization(change.after)
 
 
 async def delete_organizations(references: list[str], principal: Principal) -> list[str]:
@@ -103,7 +108,8 @@ async def delete_organizations(references: list[str], principal: Principal) -> l
     if not references:
         raise InvalidRequest("'organization_ids' is empty", param="organization_ids")
     reach = Reach(principal)
-    ids = list(dict.fromkeys([(await _row(reference, reach))["id"] for reference in references]))
+    rows = {row["id"]: row for row in [await _row(reference, reach) for reference in references]}
+    ids = list(rows)
     async with DB.transaction():
         remaining = await scoped(Team).select(Team.id, Team.organization_id).where(Team.organization_id.is_in(ids))
         if remaining:
@@ -112,10 +118,16 @@ async def delete_organizations(references: list[str], principal: Principal) -> l
                 f"Organization {', '.join(owners)} still has {len(remaining)} team(s): move them to another "
                 "organization (/team/update) or delete them (/team/delete) first",
                 param="organization_ids", code="organization_has_teams")
+        detached = await scoped(User).select(User.id, User.organization_id).where(User.organization_id.is_in(ids))
         await scoped(User).update({User.organization_id: None}).where(User.organization_id.is_in(ids))
         await scoped(VirtualKey).update({VirtualKey.organization_id: None}).where(
             VirtualKey.organization_id.is_in(ids))
-        await organizations.delete().where(OrganizationRow.id.is_in(ids))
+        for organization in await organizations.delete().where(OrganizationRow.id.is_in(ids)).returning(
+                OrganizationRow.id):
+            ident = organization["id"]
+            users = [user["id"] for user in detached if user["organization_id"] == ident]
+            await record("organization.deleted", target_type="organization", target_id=ident, before=rows[ident],
+                         detail={"detached_users": users})
     # Keys of the detached users carried the organization in their principal.
     await runtime().bus.publish("account", str(require_account()))
     return [str(ident) for ident in ids]

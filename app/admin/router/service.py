@@ -1,9 +1,11 @@
-"""Reading and replacing an account's routing settings; a change reaches every API process at once."""
+"""Reading and replacing an account's routing settings; a change is audited, and once committed reaches
+every API process at once."""
 
 from __future__ import annotations
 
 import msgspec
 
+from app.audit.record import audited_change
 from app.db.tables import Account
 from app.gateway.routing.settings import RouterSettings, normalise_strategy, parse_settings
 from app.lib.errors import InvalidRequest
@@ -12,9 +14,13 @@ from app.tenancy.context import require_account
 
 
 async def get_settings() -> RouterSettings:
+    return parse_settings(await _stored())
+
+
+async def _stored() -> dict | None:
     row = await Account.select(Account.router_settings).where(Account.id == require_account()).output(
         load_json=True).first()
-    return parse_settings(row["router_settings"] if row else None)
+    return row["router_settings"] if row else None
 
 
 def _validate(settings: RouterSettings) -> RouterSettings:
@@ -36,6 +42,12 @@ def _validate(settings: RouterSettings) -> RouterSettings:
 async def replace_settings(settings: RouterSettings) -> RouterSettings:
     settings = _validate(settings)
     account_id = require_account()
-    await Account.update({Account.router_settings: msgspec.to_builtins(settings)}).where(Account.id == account_id)
+    # Every field, defaults included, as read back: a default written out is no change.
+    before = msgspec.structs.asdict(parse_settings(await _stored()))
+    async with audited_change("router_settings.updated", "router_settings", account_id,
+                              before=before) as change:
+        await Account.update({Account.router_settings: msgspec.to_builtins(settings)}).where(
+            Account.id == account_id)
+        change.after = msgspec.structs.asdict(settings)
     await runtime().bus.publish("models", str(account_id))
     return settings

@@ -1,6 +1,7 @@
 """Teams and their members. A team's models, limits, organization and `blocked` flag are part of the
-principal of every key in it, so each change to them is published to the whole account; keys
-that stop existing are published by hash."""
+principal of every key in it, so each change to them is published to the whole account once its
+audited transaction has committed; keys that stop existing are published by hash. A membership change
+is one `team.member_added` / `team.member_updated` / `team.member_removed` event per user."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from piccolo.columns.combination import WhereRaw
 from app.admin import fields, grants
 from app.admin.reach import Reach
 from app.admin.teams.schemas import Member, MemberAdd, MemberDelete, Team, TeamCreate, TeamMember, TeamUpdate
+from app.audit.record import audited_change, record
 from app.auth.principal import Principal
 from app.db.piccolo_conf import DB
 from app.db.tables import Organization, TeamMembership, User, VirtualKey
@@ -186,10 +188,12 @@ async def create_team(data: TeamCreate, principal: Principal) -> Team:
     )
     members = await _resolve(_requested_members(data), "members", reach)
     await _act_on_members(principal, list(members))
-    async with DB.transaction():
+    async with audited_change("team.created", "team") as change:
         row = await teams.insert(**values)
         for user_id, role in members.items():
             await memberships.insert(team_id=row["id"], user_id=user_id, role=role)
+        change.target_id = row["id"]
+        change.after = {**row, "members": [{"user_id": user_id, "role": role} for user_id, role in members.items()]}
     return (await _views([row]))[0]
 
 
@@ -243,14 +247,22 @@ async def update_team(data: TeamUpdate, principal: Principal) -> Team:
         values[TeamRow.metadata] = data.metadata
     if data.blocked is not msgspec.UNSET:
         values[TeamRow.blocked] = data.blocked
-    async with DB.transaction():
+    async with audited_change(_update_action(row, values), "team", row["id"], before=row) as change:
         await teams.update(values).where(TeamRow.id == row["id"])
         if organization_changed:
             # A key records its team's organization when it is made; it moves with its team.
             await keys.update({VirtualKey.organization_id: values[TeamRow.organization_id]}).where(
                 VirtualKey.team_id == row["id"])
+        change.after = await teams.get(TeamRow.id == row["id"])
     await runtime().bus.publish("account", str(require_account()))
-    return (await _views([await teams.get(TeamRow.id == row["id"])]))[0]
+    return (await _views([change.after]))[0]
+
+
+def _update_action(row: dict, values: dict) -> str:
+    blocked = values.get(TeamRow.blocked, row["blocked"])
+    if blocked != row["blocked"]:
+        return "team.blocked" if blocked else "team.unblocked"
+    return "team.updated"
 
 
 async def add_members(data: MemberAdd, principal: Principal) -> Team:
@@ -264,14 +276,20 @@ async def add_members(data: MemberAdd, principal: Principal) -> Team:
     await _act_on_members(principal, list(members))
     try:
         async with DB.transaction():
-            existing = {link["user_id"] for link in await memberships.select(TeamMembership.user_id).where(
+            existing = {link["user_id"]: link["role"] for link in await memberships.select(
+                TeamMembership.user_id, TeamMembership.role).where(
                 (TeamMembership.team_id == row["id"]) & TeamMembership.user_id.is_in(list(members)))}
             for user_id, role in members.items():
                 if user_id in existing:
                     await memberships.update({TeamMembership.role: role}).where(
                         (TeamMembership.team_id == row["id"]) & (TeamMembership.user_id == user_id))
+                    await record("team.member_updated", target_type="team", target_id=row["id"],
+                                 before={"user_id": user_id, "role": existing[user_id]},
+                                 after={"user_id": user_id, "role": role}, detail={"user_id": user_id})
                 else:
                     await memberships.insert(team_id=row["id"], user_id=user_id, role=role)
+                    await record("team.member_added", target_type="team", target_id=row["id"],
+                                 after={"user_id": user_id, "role": role}, detail={"user_id": user_id})
     except asyncpg.UniqueViolationError:
         raise Conflict("The team's members changed at the same time; try again", param="member") from None
     return (await _views([row]))[0]
@@ -286,12 +304,17 @@ async def remove_member(data: MemberDelete, principal: Principal) -> Team:
     await _act_on_members(principal, [user_id])
     async with DB.transaction():
         removed = await memberships.delete().where(
-            (TeamMembership.team_id == row["id"]) & (TeamMembership.user_id == user_id)).returning(TeamMembership.id)
+            (TeamMembership.team_id == row["id"]) & (TeamMembership.user_id == user_id)).returning(
+            TeamMembership.id, TeamMembership.role)
         if not removed:
             raise NotFound(f"User '{user_id}' is not a member of team '{row['id']}'", param="user_id",
                            code="member_not_found")
         revoked = await keys.delete().where(
-            (VirtualKey.team_id == row["id"]) & (VirtualKey.user_id == user_id)).returning(VirtualKey.key_hash)
+            (VirtualKey.team_id == row["id"]) & (VirtualKey.user_id == user_id)).returning(VirtualKey.id,
+                                                                                           VirtualKey.key_hash)
+        await record("team.member_removed", target_type="team", target_id=row["id"],
+                     before={"user_id": user_id, "role": removed[0]["role"]},
+                     detail={"user_id": user_id, "revoked_keys": [key["id"] for key in revoked]})
     for key in revoked:
         await runtime().bus.publish("key", key["key_hash"])
     return (await _views([row]))[0]
@@ -303,12 +326,19 @@ async def delete_teams(references: list[str], principal: Principal) -> tuple[lis
     if not references:
         raise InvalidRequest("'team_ids' is empty", param="team_ids")
     reach = Reach(principal)
-    ids = list(dict.fromkeys([(await _row(reference, reach))["id"] for reference in references]))
+    rows = {row["id"]: row for row in [await _row(reference, reach) for reference in references]}
+    ids = list(rows)
     async with DB.transaction():
         revoked = await keys.delete().where(VirtualKey.team_id.is_in(ids)).returning(VirtualKey.id,
-                                                                                      VirtualKey.key_hash)
-        await memberships.delete().where(TeamMembership.team_id.is_in(ids))
-        await teams.delete().where(TeamRow.id.is_in(ids))
+                                                                                      VirtualKey.key_hash,
+                                                                                      VirtualKey.team_id)
+        links = await memberships.delete().where(TeamMembership.team_id.is_in(ids)).returning(
+            TeamMembership.team_id, TeamMembership.user_id)
+        for team in await teams.delete().where(TeamRow.id.is_in(ids)).returning(TeamRow.id):
+            # What went with the team: its keys (by id) and memberships.
+            await record("team.deleted", target_type="team", target_id=team["id"], before=rows[team["id"]],
+                         detail={"revoked_keys": [key["id"] for key in revoked if key["team_id"] == team["id"]],
+                                 "members": [link["user_id"] for link in links if link["team_id"] == team["id"]]})
     for key in revoked:
         await runtime().bus.publish("key", key["key_hash"])
     return [str(ident) for ident in ids], [str(key["id"]) for key in revoked]

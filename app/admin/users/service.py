@@ -1,6 +1,9 @@
 """People of an account: their role, limits, organization and teams. A user's role, limits and
 organization are part of the principal of every key they hold, so changes are published to
-the account; keys that stop existing are published by hash."""
+the account (after their audited transaction commits); keys that stop existing are published by hash.
+
+A change of `user_role` is one event whose action is `user.role_changed` (its diff also holds any
+other field changed by the same call); other changes are `user.updated`."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from app.admin import fields, grants
 from app.admin.reach import Reach
 from app.admin.teams import service as teams_service
 from app.admin.users.schemas import User, UserCreate, UserInfoResponse, UserList, UserUpdate
+from app.audit.record import audited_change, record
 from app.auth.principal import INTERNAL_USER, ROLES, SUPER_ADMIN, Principal
 from app.db.piccolo_conf import DB
 from app.db.tables import Organization, Team, TeamMembership, VirtualKey
@@ -115,11 +119,12 @@ async def create_user(data: UserCreate, principal: Principal) -> User:
         organization_id = await _organization_id(data.organization_id, reach) if data.organization_id else None
     team_ids = await _team_ids(data.teams, reach) if data.teams or reach.level != "team" else [reach.anchor]
     try:
-        async with DB.transaction():
+        async with audited_change("user.created", "user") as change:
             row = await users.insert(user_email=address, user_role=role, **limits,
                                      organization_id=organization_id, metadata=data.metadata)
             for team_id in team_ids:
                 await memberships.insert(team_id=team_id, user_id=row["id"], role="user")
+            change.target_id, change.after = row["id"], {**row, "teams": team_ids}
     except asyncpg.UniqueViolationError:
         raise _taken(address) from None
     return _user(row, team_ids)
@@ -174,13 +179,17 @@ async def update_user(data: UserUpdate, principal: Principal) -> User:
         values[UserRow.organization_id] = await _organization_id(data.organization_id, reach)
     if data.metadata is not msgspec.UNSET:
         values[UserRow.metadata] = data.metadata
+    role_changed = values.get(UserRow.user_role, row["user_role"]) != row["user_role"]
     try:
-        await users.update(values).where(UserRow.id == row["id"])
+        async with audited_change("user.role_changed" if role_changed else "user.updated", "user", row["id"],
+                                  before=row) as change:
+            await users.update(values).where(UserRow.id == row["id"])
+            change.after = await users.get(UserRow.id == row["id"])
     except asyncpg.UniqueViolationError:
         raise _taken(address or "") from None
     if limits or UserRow.user_role in values or UserRow.organization_id in values:
         await runtime().bus.publish("account", str(require_account()))
-    return await _view(await users.get(UserRow.id == row["id"]))
+    return await _view(change.after)
 
 
 async def delete_users(references: list[str], principal: Principal) -> tuple[list[str], list[str]]:
@@ -193,11 +202,19 @@ async def delete_users(references: list[str], principal: Principal) -> tuple[lis
     for row in rows:
         grants.act_on(principal, row["user_role"], "user")
     ids = list(dict.fromkeys([row["id"] for row in rows]))
+    by_id = {row["id"]: row for row in rows}
     async with DB.transaction():
         revoked = await keys.delete().where(VirtualKey.user_id.is_in(ids)).returning(VirtualKey.id,
-                                                                                      VirtualKey.key_hash)
-        await memberships.delete().where(TeamMembership.user_id.is_in(ids))
-        await users.delete().where(UserRow.id.is_in(ids))
+                                                                                      VirtualKey.key_hash,
+                                                                                      VirtualKey.user_id)
+        links = await memberships.delete().where(TeamMembership.user_id.is_in(ids)).returning(
+            TeamMembership.user_id, TeamMembership.team_id)
+        gone = await users.delete().where(UserRow.id.is_in(ids)).returning(UserRow.id)
+        for user in gone:
+            # What went with the user: their keys (by id) and team memberships.
+            await record("user.deleted", target_type="user", target_id=user["id"], before=by_id[user["id"]],
+                         detail={"revoked_keys": [key["id"] for key in revoked if key["user_id"] == user["id"]],
+                                 "teams": [link["team_id"] for link in links if link["user_id"] == user["id"]]})
     for key in revoked:
         await runtime().bus.publish("key", key["key_hash"])
     return [str(ident) for ident in ids], [str(key["id"]) for key in revoked]

@@ -3,6 +3,7 @@
 
 from app.db.tables.accounts import Account, AccountAdmin
 from app.db.tables.audit import AuditEvent
+from app.db.tables.guardrails import GuardrailConfig, GuardrailHit, GuardrailPattern, GuardrailSettings
 from app.db.tables.identity import Organization, Team, TeamMembership, User
 from app.db.tables.invitations import Invitation
 from app.db.tables.keys import VirtualKey
@@ -12,11 +13,13 @@ from app.db.tables.usage import BudgetAlert, BudgetUsage, SpendDaily, UsageOutbo
 
 TENANT_TABLES = (
     AccountAdmin, Organization, Team, TeamMembership, User, VirtualKey, ModelDeployment, UsageRecord, SpendDaily,
-    BudgetUsage, BudgetAlert, Invitation, ZitadelUser, AuditEvent,
+    BudgetUsage, BudgetAlert, Invitation, ZitadelUser, AuditEvent, GuardrailConfig, GuardrailSettings,
+    GuardrailPattern, GuardrailHit,
 )
 
 __all__ = [
-    "TENANT_TABLES", "Account", "AccountAdmin", "AuditEvent", "BudgetAlert", "BudgetUsage", "Invitation", "ModelDeployment", "Organization",
+    "TENANT_TABLES", "Account", "AccountAdmin", "AuditEvent", "BudgetAlert", "BudgetUsage", "GuardrailConfig",
+    "GuardrailHit", "GuardrailPattern", "GuardrailSettings", "Invitation", "ModelDeployment", "Organization",
     "ProvisioningEvent", "SpendDaily", "Team", "TeamMembership", "UsageOutbox", "UsageRecord", "User", "VirtualKey",
     "ZitadelUser",
 ]

@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from uuid import UUID
 
 import asyncpg
 import msgspec
 
 from app.admin import fields
+from app.audit.record import audited_change
 from app.auth.principal import Principal
 from app.db.tables import Account
-from app.identity import login, members
+from app.identity import audit, login, members
+from app.identity.members import SignedIn
 from app.identity.sessions import IssuedSession
 from app.identity.sso import provisioning
 from app.identity.sso.config import (AccountSso, IdentityProvider, SsoSettings, SsoSettingsUpdate, StoredSso,
                                      account_provider, global_zitadel, validated, zitadel_org)
 from app.identity.sso.discovery import OidcDirectory
-from app.identity.sso.flow import SignInFlow, refused
-from app.lib.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from app.identity.sso.flow import PendingSignIn, SignInFlow, refused
+from app.lib.errors import Conflict, GatewayError, InvalidRequest, NotFound, PermissionDenied
 from app.runtime import runtime
 from app.settings import get_settings
 from app.tenancy.context import require_account
@@ -88,13 +89,28 @@ async def start_account(base: str, account_id: str | None, email: str | None) ->
 
 async def finish(flow_name: str, params: dict[str, str | None], browser: str | None) -> IssuedSession:
     """The callback: the pending sign-in (single use), the code redeemed, the ID token checked, the user
-    found or created, a session issued. Any refusal is a 401/403 and writes nothing."""
+    found or created, a session issued. Any refusal is a 401/403 and writes nothing but its audit event
+    (`login.failed`); a callback that names no pending sign-in is no sign-in attempt and is not recorded."""
     error = params.get("error")
     if error:
         reason = error if _IDP_ERROR.match(error) else "error"
         raise refused(f"The identity provider did not sign you in ({reason})", "sso_denied")
     flow = _sign_in_flow()
     pending = await flow.take(params.get("state"), browser)
+    claims: dict = {}
+    try:
+        signed = await _sign_in(flow, flow_name, pending, params, claims)
+    except GatewayError as exc:
+        await audit.sign_in_failed(_asserted_email(claims), "sso", exc.code or "refused",
+                                   account_id=pending.account_id, outcome="denied" if exc.status == 403 else "failure")
+        raise
+    await audit.signed_in(signed, "sso")
+    return login.issue(signed, "sso")
+
+
+async def _sign_in(flow: SignInFlow, flow_name: str, pending: PendingSignIn, params: dict[str, str | None],
+                   claims: dict) -> SignedIn:
+    """Who the pending sign-in is; `claims` is filled in with the ID token's claims once they are verified."""
     account = None
     if pending.flow != flow_name:
         raise refused("This sign-in was started for another callback: start again", "sso_state_invalid")
@@ -105,12 +121,18 @@ async def finish(flow_name: str, params: dict[str, str | None], browser: str | N
         provider = _own_provider(account)
     if provider is None or (provider.issuer, provider.client_id) != (pending.issuer, pending.client_id):
         raise refused("Single sign-on settings changed during the sign-in: start again", "sso_state_invalid")
-    claims = await flow.exchange(provider, pending, params.get("code"), params.get("iss"))
+    claims.update(await flow.exchange(provider, pending, params.get("code"), params.get("iss")))
     if account is None:
-        signed = await provisioning.via_global_zitadel(claims, get_settings())
-    else:
-        signed = await provisioning.via_account(claims, account)
-    return login.issue(signed, "sso")
+        return await provisioning.via_global_zitadel(claims, get_settings())
+    return await provisioning.via_account(claims, account)
+
+
+def _asserted_email(claims: dict) -> str | None:
+    """The email the identity provider asserted, if it is a well-formed one (the trail keeps no junk)."""
+    try:
+        return fields.email(claims["email"], "email") if isinstance(claims.get("email"), str) else None
+    except InvalidRequest:
+        return None
 
 
 # /sso/config: the account's own settings.
@@ -133,10 +155,20 @@ async def _current() -> AccountSso:
     return account
 
 
-async def _store(account_id: UUID, stored: StoredSso, org_id: str | None) -> None:
+def _audited(stored: StoredSso, org_id: str | None) -> dict:
+    # Every field, defaults too; the sealed client secret is redacted by its name (app/audit/diff.py):
+    # the event shows that it changed, never what it is.
+    return {**msgspec.structs.asdict(stored), "zitadel_org_id": org_id}
+
+
+async def _store(action: str, account: AccountSso, stored: StoredSso, org_id: str | None) -> None:
+    before, after = _audited(account.stored, account.zitadel_org_id), _audited(stored, org_id)
     try:
-        await Account.update({Account.sso_config: msgspec.to_builtins(stored), Account.zitadel_org_id: org_id,
-                              Account.updated_at: datetime.now(timezone.utc)}).where(Account.id == account_id)
+        async with audited_change(action, "sso_settings", account.account_id, before=before) as change:
+            await Account.update({Account.sso_config: msgspec.to_builtins(stored), Account.zitadel_org_id: org_id,
+                                  Account.updated_at: datetime.now(timezone.utc)}).where(
+                Account.id == account.account_id)
+            change.after = after
     except asyncpg.UniqueViolationError:
         raise Conflict("Another account is linked to that Zitadel organization", param="zitadel_org_id") from None
 
@@ -156,12 +188,12 @@ async def replace(principal: Principal, data: SsoSettingsUpdate, base: str) -> S
         if org_id != account.zitadel_org_id and not principal.is_super_admin:
             raise PermissionDenied("Only the super admin links an account to a Zitadel organization",
                                    param="zitadel_org_id", code="super_admin_required")
-    await _store(account.account_id, stored, org_id)
+    await _store("sso_settings.updated", account, stored, org_id)
     return _view(await _current(), base)
 
 
 async def remove(base: str) -> SsoSettings:
     """Single sign-on off and the settings (and secret) gone; the Zitadel link stays (the super admin's)."""
     account = await _current()
-    await _store(account.account_id, StoredSso(), account.zitadel_org_id)
+    await _store("sso_settings.deleted", account, StoredSso(), account.zitadel_org_id)
     return _view(await _current(), base)
