@@ -10,7 +10,6 @@ processed twice writes nothing twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from decimal import Decimal
@@ -22,6 +21,7 @@ from arq import ArqRedis
 
 from app.billing import pricing
 
+from app.lib.flusher import PeriodicFlusher
 from app.lib.jobs import enqueue
 
 log = logging.getLogger("alchemi.usage")
@@ -87,37 +87,18 @@ def price_event(event: UsageEvent) -> PricedEvent:
     return PricedEvent(event, provider_cost.quantize(LEDGER_PRECISION), charged.quantize(LEDGER_PRECISION))
 
 
-class UsageBuffer:
+class UsageBuffer(PeriodicFlusher[UsageEvent]):
+    name = "usage-flusher"
+
     def __init__(self, pool: ArqRedis, *, interval: float, max_records: int, outbox: Outbox) -> None:
+        super().__init__(interval=interval, max_records=max_records)
         self._pool = pool
         self._outbox = outbox
-        self._interval = interval
-        self._max_records = max_records
-        self._pending: list[UsageEvent] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
 
     def add(self, event: UsageEvent) -> None:
         """Synchronous on purpose: it must work from a cancelled stream's `finally`."""
         self._pending.append(event)
-        if len(self._pending) >= self._max_records:
-            self._wake.set()
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="usage-flusher")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        await self.flush()
+        self._added()
 
     async def flush(self) -> None:
         while self._pending:
@@ -139,17 +120,3 @@ class UsageBuffer:
                 log.warning("usage enqueue failed; the outbox sweeper will queue the batch",
                             extra={"error": type(exc).__name__})
             del self._pending[: len(batch)]
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001
-                await asyncio.sleep(min(self._interval * 10, 1.0))

@@ -11,13 +11,13 @@ the text that matched.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 
 import msgspec
 from arq import ArqRedis
 
+from app.lib.flusher import PeriodicFlusher
 from app.lib.jobs import enqueue
 
 log = logging.getLogger("alchemi.guardrails")
@@ -42,16 +42,14 @@ class HitRecord(msgspec.Struct, frozen=True, array_like=True):
     user_id: str | None = None
 
 
-class HitBuffer:
+class HitBuffer(PeriodicFlusher[HitRecord]):
+    name = "guardrail-hits-flusher"
+
     def __init__(self, pool: ArqRedis, *, interval: float = 0.25, max_records: int = 1000,
                  max_pending: int = 100_000) -> None:
+        super().__init__(interval=interval, max_records=max_records)
         self._pool = pool
-        self._interval = interval
-        self._max_records = max_records
         self._max_pending = max_pending
-        self._pending: list[HitRecord] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
 
     def add(self, hits: list[HitRecord]) -> None:
         """Synchronous: safe from a stream's `finally`, costs a list append."""
@@ -60,24 +58,7 @@ class HitBuffer:
             dropped = len(self._pending) - self._max_pending
             del self._pending[:dropped]
             log.error("guardrail hits dropped: the job queue has been unreachable too long", extra={"dropped": dropped})
-        if len(self._pending) >= self._max_records:
-            self._wake.set()
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="guardrail-hits-flusher")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        await self.flush()
+        self._added()
 
     async def flush(self) -> None:
         while self._pending:
@@ -89,19 +70,3 @@ class HitBuffer:
             except BaseException:  # Redis away (or shutting down): the batch waits for the next flush
                 self._pending[:0] = batch
                 raise
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                log.warning("guardrail hits not queued; will retry",
-                            extra={"error": type(exc).__name__, "pending": len(self._pending)})
-                await asyncio.sleep(min(self._interval * 10, 1.0))

@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--modes", default="non-stream,stream", help="comma-separated, from: non-stream, stream")
     parser.add_argument("--gateway-binary", type=Path, default=gateway.DEFAULT_BINARY)
     parser.add_argument("--results", type=Path, default=RESULTS_FILE)
+    parser.add_argument("--headline", action="store_true",
+                        help="measure only the headline pair (off and on, clean prompts): more rounds in the same time")
     args = parser.parse_args(argv)
     try:
         args.modes = [Mode(m.strip()) for m in args.modes.split(",") if m.strip()]
@@ -275,7 +277,11 @@ def _percent(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global TARGETS, RATIOS
     args = parse_args(argv)
+    if args.headline:
+        TARGETS = {name: TARGETS[name] for name in ("off", "on")}
+        RATIOS = {"on/off": RATIOS["on/off"]}
     handle_stop_signals()
     require_two_cores()
     ensure_wrk()
