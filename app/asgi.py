@@ -26,7 +26,7 @@ from app.health import HealthController, metrics
 from app.identity.controller import LoginController
 from app.identity.sso.controller import SsoConfigController, SsoController
 from app.lib.errors import EXCEPTION_HANDLERS
-from app.lib.logs import AccessLog, configure_logging
+from app.lib.logs import configure_logging, log_access
 from app.lib.request_context import RequestContextMiddleware
 from app.lib.observability import init_sentry
 from app.provisioning.controller import ZitadelWebhookController
@@ -57,7 +57,7 @@ def create_app() -> Litestar:
     return Litestar(
         route_handlers=ROUTES,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[DefineMiddleware(RequestContextMiddleware), DefineMiddleware(AccessLog)],
+        middleware=[DefineMiddleware(RequestContextMiddleware, on_end=log_access)],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="Alchemi Studio Console", version="0.1.0", path="/docs"),

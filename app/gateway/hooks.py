@@ -19,7 +19,7 @@ from app.lib.errors import EXCEPTION_HANDLERS, GatewayError, error_response
 from app.lib.metrics import count_error
 
 _ID_ROOM = 64 - 9  # usage_ledger.request_id is varchar(64)
-# Per-request volume belongs to metrics, not to the log (app/lib/logs.AccessLog).
+# Per-request volume belongs to metrics, not to the log (app/lib/logs.log_access).
 QUIET = {"access_log": False}
 
 

@@ -1,5 +1,5 @@
 """Structured JSON logs: every line names its request and account when known, and every key-shaped
-string or registered secret is redacted before it is written. `AccessLog` is the one access log."""
+string or registered secret is redacted before it is written. `log_access` is the one access log."""
 
 from __future__ import annotations
 
@@ -81,37 +81,18 @@ class JsonFormatter(logging.Formatter):
         return redact(_encode(entry).decode())
 
 
-class AccessLog:
-    """ASGI middleware: an INFO line per request to a route that does not opt out (`opt={"access_log": False}`:
-    the data plane and health checks, whose volume belongs to metrics), and an ERROR line for every 5xx answer
-    on any route. Method, route template (never the raw path, which may carry ids), status and duration only."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client sees when the app fails before it answers
-
-        async def noting_status(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, noting_status)
-        finally:
-            if status >= 500 or _wants_access_line(scope):
-                fields = {"method": scope["method"], "route": scope.get("path_template") or "(unrouted)",
-                          "status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 2)}
-                if status >= 500:
-                    access_log.error("request failed", extra=fields)
-                else:
-                    access_log.info("request", extra=fields)
+def log_access(scope: dict, status: int, seconds: float) -> None:
+    """The access log (RequestContextMiddleware's `on_end`): an INFO line per request to a route that does not
+    opt out (`opt={"access_log": False}`: the data plane and health checks, whose volume belongs to metrics),
+    and an ERROR line for every 5xx answer on any route. Method, route template (never the raw path, which may
+    carry ids), status and duration only."""
+    if status >= 500 or _wants_access_line(scope):
+        fields = {"method": scope["method"], "route": scope.get("path_template") or "(unrouted)",
+                  "status": status, "duration_ms": round(seconds * 1000, 2)}
+        if status >= 500:
+            access_log.error("request failed", extra=fields)
+        else:
+            access_log.info("request", extra=fields)
 
 
 def _wants_access_line(scope: dict) -> bool:
@@ -131,7 +112,7 @@ def configure_logging(level: str = "info") -> None:
         logger.propagate = True
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # authlib's OAuth client (console sign-in)
-    # AccessLog (above) writes the access lines, with request and account ids; uvicorn's would repeat them.
+    # log_access (above) writes the access lines, with request and account ids; uvicorn's would repeat them.
     logging.getLogger("uvicorn.access").setLevel(logging.DEBUG if level.lower() == "debug" else logging.WARNING)
     # arq logs two lines per job at INFO; usage jobs run many times a second.
     logging.getLogger("arq.worker").setLevel(logging.WARNING)

@@ -3,12 +3,16 @@
 `RequestContextMiddleware` takes the caller's `x-request-id` when it is a sane token (else makes one),
 sets both context variables and echoes `x-request-id` on the response. Logs, audit events, usage rows
 and error bodies read the id from here, so one id follows a request through every record it leaves.
+Its `on_end(scope, status, seconds)` (the access log, app/lib/logs.log_access) runs once the answer is out:
+one wrapper around `send` for both, since a stream passes every chunk through it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -36,13 +40,15 @@ def set_request(request_id_value: str | None, ip: str | None = None) -> None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, on_end: Callable[[dict, int, float], None] | None = None) -> None:
         self.app = app
+        self.on_end = on_end
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         ident = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -54,9 +60,12 @@ class RequestContextMiddleware:
         _request_id.set(ident)
         _client_ip.set(client[0] if client else None)
         header = (b"x-request-id", ident.encode())
+        status = 500  # what the client sees when the app fails before it answers
 
         async def send_with_id(message: dict) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = message.get("headers")
                 headers = list(headers) if headers else []
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
@@ -64,4 +73,8 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if self.on_end is not None:
+                self.on_end(scope, status, time.perf_counter() - started)
