@@ -56,11 +56,20 @@ async def record(action: str, *, target_type: str, target_id: Any = None, before
     return row["id"]
 
 
-_INSERT = (
-    "INSERT INTO audit_events (id, account_id, occurred_at, actor_type, actor_id, actor_role, actor_ip, action, "
-    "target_type, target_id, changes, detail, outcome, request_id) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, $14)"
-)
+# The columns an event is written with (the outbox's own columns keep their defaults), in one order for
+# both inserts: record_on's below and the unowned insert of app/audit/scope.py.
+COLUMNS = ("id", "account_id", "occurred_at", "actor_type", "actor_id", "actor_role", "actor_ip", "action",
+           "target_type", "target_id", "changes", "detail", "outcome", "request_id")
+JSON_COLUMNS = frozenset({"changes", "detail"})
+
+
+def insert_values(row: dict[str, Any]) -> list[Any]:
+    """`row`'s values in COLUMNS order, the JSON ones as text (cast to jsonb by the statement)."""
+    return [_encode(row[name]).decode() if name in JSON_COLUMNS else row[name] for name in COLUMNS]
+
+
+_INSERT = (f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES ("
+           + ", ".join(f"${n}::jsonb" if name in JSON_COLUMNS else f"${n}" for n, name in enumerate(COLUMNS, 1)) + ")")
 
 
 async def record_on(conn: Any, action: str, *, account_id: UUID | None, target_type: str, target_id: Any = None,
@@ -68,10 +77,7 @@ async def record_on(conn: Any, action: str, *, account_id: UUID | None, target_t
                     outcome: str = "success", actor: Actor | None = None) -> UUID:
     """The same event on a raw asyncpg connection whose transaction is bound to `account_id` (workers)."""
     row = _row(action, target_type, target_id, before, after, detail, outcome, account_id, actor)
-    await conn.execute(_INSERT, row["id"], row["account_id"], row["occurred_at"], row["actor_type"], row["actor_id"],
-                       row["actor_role"], row["actor_ip"], row["action"], row["target_type"], row["target_id"],
-                       _encode(row["changes"]).decode(), _encode(row["detail"]).decode(), row["outcome"],
-                       row["request_id"])
+    await conn.execute(_INSERT, *insert_values(row))
     return row["id"]
 
 

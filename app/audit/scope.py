@@ -13,14 +13,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import msgspec
 
 PLATFORM = "SELECT set_config('app.audit_scope', 'platform', true)"
-_COLUMNS = ("id", "account_id", "occurred_at", "actor_type", "actor_id", "actor_role", "actor_ip", "action",
-            "target_type", "target_id", "changes", "detail", "outcome", "request_id")
-_JSON = frozenset({"changes", "detail"})
-
-
 @asynccontextmanager
 async def platform_scope() -> AsyncIterator[None]:
     """A piccolo transaction that sees every account's audit events (and those of none)."""
@@ -38,8 +32,9 @@ async def enter_platform_scope(conn: Any) -> None:
 
 async def unowned_insert(row: dict[str, Any]) -> None:
     # Raw SQL: piccolo's insert asks for RETURNING, which a row no account owns may not be read back by.
+    from app.audit.record import COLUMNS, JSON_COLUMNS, insert_values
     from app.db.tables.audit import AuditEvent
 
-    placeholders = ", ".join("{}::jsonb" if name in _JSON else "{}" for name in _COLUMNS)
-    values = [msgspec.json.encode(row[name]).decode() if name in _JSON else row[name] for name in _COLUMNS]
-    await AuditEvent.raw(f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({placeholders})", *values)
+    placeholders = ", ".join("{}::jsonb" if name in JSON_COLUMNS else "{}" for name in COLUMNS)
+    await AuditEvent.raw(f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+                         *insert_values(row))
